@@ -1,0 +1,62 @@
+# posture - a validating admission webhook that keeps a service mesh's security posture.
+# `make help` lists the targets.
+
+BUILD    ?= build
+CC       ?= cc
+PKGS     := libmicrohttpd gnutls libcrypto jansson yaml-0.1
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wvla
+CFLAGS   ?= -O2 -g
+SAN      ?=
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS  = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -Iwebhook
+LDLIBS     := $(PKG_LIBS) -lpthread -lm
+VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+SRC      := $(sort $(wildcard webhook/*.c webhook/rules/*.c))
+LIB_SRC  := $(filter-out webhook/main.c,$(SRC))
+OBJ      := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRC))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+.PHONY: all help deps run test unit tests clean
+all: $(BUILD)/posture
+
+help:
+	@echo "make            build $(BUILD)/posture"
+	@echo "make run        install missing dependencies, build, create a dev certificate, serve on 127.0.0.1:8443"
+	@echo "make test       install missing dependencies, run every suite normally and under ASan+UBSan"
+	@echo "make unit       build and run the unit tests only (BUILD=... SAN=... to vary)"
+	@echo "make deps       install missing build and test dependencies (apt-get as root)"
+	@echo "make clean      remove build outputs"
+
+deps:
+	@sh tests/deps.sh
+
+$(BUILD)/posture: $(OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $(OBJ) $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DPOSTURE_VERSION='"$(VERSION)"' -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+tests: $(BUILD)/posture $(TEST_BIN)
+
+unit: tests
+	@for t in $(TEST_BIN); do $$t || true; done
+
+test: deps
+	@bash tests/run.sh
+
+run: deps
+	@sh tests/run-dev.sh
+
+clean:
+	rm -rf build build-*
+
+-include $(OBJ:.o=.d)

@@ -1,0 +1,171 @@
+/* view.h - typed, borrowed views of the Kubernetes and Istio objects posture judges. Decoders
+ * (meta.c, workload.c, authz.c) fill them from a jdoc; rules read only these structs. Every sv and
+ * array points into the jdoc (and its arena) it was decoded from and lives as long as that doc. */
+#ifndef POSTURE_VIEW_H
+#define POSTURE_VIEW_H
+
+#include "json.h"
+
+enum kind_id {
+	K_UNKNOWN = 0,
+	K_POD,
+	K_DEPLOYMENT,
+	K_STATEFULSET,
+	K_DAEMONSET,
+	K_REPLICASET,
+	K_JOB,
+	K_CRONJOB,
+	K_REPLICATIONCONTROLLER,
+	K_AUTHORIZATIONPOLICY,
+	K_COUNT
+};
+#define KIND_BIT(k) (1u << (k))
+#define KINDS_WORKLOAD                                                                       \
+	(KIND_BIT(K_POD) | KIND_BIT(K_DEPLOYMENT) | KIND_BIT(K_STATEFULSET) |                 \
+	 KIND_BIT(K_DAEMONSET) | KIND_BIT(K_REPLICASET) | KIND_BIT(K_JOB) | KIND_BIT(K_CRONJOB) | \
+	 KIND_BIT(K_REPLICATIONCONTROLLER))
+
+/* Kind by API group, version and kind as the apiserver names them (request.kind), e.g. ("apps",
+ * "v1", "Deployment"). Versions matter only where a kind is judged in some versions only
+ * (AuthorizationPolicy: v1, v1beta1). Exact and case-sensitive; unknown: K_UNKNOWN. */
+enum kind_id kind_lookup(struct sv group, struct sv version, struct sv kind);
+/* Same, from a manifest's apiVersion ("apps/v1", "v1") and kind. */
+enum kind_id kind_lookup_api_version(struct sv api_version, struct sv kind);
+const char *kind_name(enum kind_id k);        /* "Deployment"; "" for K_UNKNOWN */
+enum kind_id kind_by_name(const char *name); /* "Deployment" -> K_DEPLOYMENT, else K_UNKNOWN */
+static inline bool kind_is_workload(enum kind_id k)
+{
+	return (KINDS_WORKLOAD & KIND_BIT(k)) != 0;
+}
+
+/* A labels or annotations map (a JSON object of strings). */
+struct kvmap {
+	const struct jnode *obj;   /* NULL when absent */
+	uint32_t line;
+};
+/* Value of key as a string; false when absent. */
+bool kv_get(const struct kvmap *m, const char *key, struct sv *out);
+static inline bool kv_has(const struct kvmap *m, const char *key)
+{
+	struct sv v;
+	return kv_get(m, key, &v);
+}
+
+struct owner_ref {
+	struct sv api_version, kind, name;   /* all sv_null when there is no controller owner */
+	bool present;
+};
+
+struct meta_view {
+	const char *path;         /* static: "metadata", "spec.template.metadata", ... */
+	uint32_t line;            /* line of the metadata mapping (0 unknown) */
+	struct sv name, generate_name, namespace;
+	struct kvmap labels, annotations;
+	struct owner_ref controller;   /* the ownerReference with controller: true */
+};
+
+struct container_view {
+	struct sv name;
+	struct sv restart_policy;   /* init containers: "Always" makes a native sidecar */
+	uint32_t line;
+};
+
+struct podspec_view {
+	const char *path;   /* static: "spec", "spec.template.spec", "spec.jobTemplate.spec.template.spec" */
+	uint32_t line;
+	bool present;
+	struct sv service_account_name;   /* path + ".serviceAccountName" */
+	struct sv service_account;        /* deprecated; path + ".serviceAccount" */
+	bool host_network;
+	uint32_t host_network_line;
+	struct container_view *containers;        /* arena */
+	uint32_t n_containers;
+	struct container_view *init_containers;   /* arena */
+	uint32_t n_init_containers;
+};
+
+struct workload_view {
+	bool is_template;            /* false for a Pod */
+	struct meta_view pod_meta;   /* the pod's metadata: the Pod's own, or the template's */
+	struct podspec_view spec;
+};
+
+/* AuthorizationPolicy (security.istio.io v1/v1beta1). A list field is "present" when the key is
+ * in the object (even as an empty list). */
+struct strlist {
+	struct sv *v;   /* arena */
+	uint32_t n;
+	uint32_t line;
+	bool present;
+};
+
+struct ap_source {
+	uint32_t line;
+	bool present;   /* false for a from entry without a source */
+	struct strlist principals, not_principals, request_principals, not_request_principals,
+		namespaces, not_namespaces, ip_blocks, not_ip_blocks, remote_ip_blocks,
+		not_remote_ip_blocks, service_accounts, not_service_accounts, trust_domains,
+		not_trust_domains;
+};
+
+struct ap_operation {
+	uint32_t line;
+	bool present;
+	struct strlist hosts, not_hosts, ports, not_ports, methods, not_methods, paths, not_paths;
+};
+
+struct ap_condition {
+	uint32_t line;
+	struct sv key;
+	struct strlist values, not_values;
+};
+
+struct ap_rule {
+	uint32_t line;
+	bool has_from, has_to, has_when;   /* key present */
+	struct ap_source *from;            /* from[i].source */
+	uint32_t n_from;
+	struct ap_operation *to;           /* to[i].operation */
+	uint32_t n_to;
+	struct ap_condition *when;
+	uint32_t n_when;
+};
+
+struct authz_view {
+	uint32_t spec_line;
+	struct sv action;     /* sv_null when unset (= ALLOW) */
+	struct sv provider;   /* provider.name for CUSTOM */
+	bool has_rules;       /* key present */
+	struct ap_rule *rules;
+	uint32_t n_rules;
+	bool has_selector;    /* selector.matchLabels present (cross-object audit) */
+	struct kvmap match_labels;
+	bool has_target_refs;
+};
+
+/* One decoded object of a judged kind. */
+struct subject {
+	enum kind_id kind;
+	struct meta_view meta;   /* the object's own metadata */
+	union {
+		struct workload_view wl;
+		struct authz_view ap;
+	} u;
+};
+
+/* Decode obj (a JSON object) as kind k into out. Views are allocated from arena. Wrong types in the
+ * fields posture reads are errors ("spec.template.spec.containers[1].name: expected string, got
+ * number"), with the path relative to the object, written to err; returns 0 or -1. A label or
+ * annotation value that is not a string is an error too (the apiserver never sends one). */
+int subject_decode(struct subject *out, enum kind_id k, const struct jnode *obj,
+		   struct arena *arena, char *err, size_t errlen);
+
+/* Pieces the decoders share (meta.c). */
+int meta_decode(struct meta_view *out, const struct jnode *meta, const char *path, char *err,
+		size_t errlen);
+int workload_decode(struct workload_view *out, enum kind_id k, const struct jnode *obj,
+		    struct arena *arena, char *err, size_t errlen);
+int authz_decode(struct authz_view *out, const struct jnode *obj, struct arena *arena, char *err,
+		 size_t errlen);
+
+#endif

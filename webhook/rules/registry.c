@@ -1,0 +1,16 @@
+/* registry.c - the table of rules, indexed by rule id. Adding a rule: one line here. */
+#include "rules.h"
+
+const struct rule_def *const rule_table[RULE_COUNT] = {
+	[RULE_DEFAULT_SERVICE_ACCOUNT] = &rule_default_service_account,
+	[RULE_MESH_INJECTION] = &rule_mesh_injection,
+	[RULE_AUTHZ_WILDCARD] = &rule_authz_wildcard,
+};
+
+const struct rule_def *rule_by_name(const char *name)
+{
+	for (size_t i = 0; i < RULE_COUNT; i++)
+		if (strcmp(rule_table[i]->name, name) == 0)
+			return rule_table[i];
+	return NULL;
+}

@@ -1,0 +1,226 @@
+/* util.c - string views, the arena, allocation hooks (with fail-the-Nth for tests), formatting. */
+#include "util.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+const struct sv sv_null = { "", 0, 0, false };
+
+bool sv_has_prefix(struct sv s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return s.n >= n && memcmp(s.p, prefix, n) == 0;
+}
+
+bool sv_contains_byte(struct sv s, char c)
+{
+	return s.n && memchr(s.p, c, s.n) != NULL;
+}
+
+/* ---- allocation hooks ---- */
+
+static atomic_long alloc_count;
+static atomic_long alloc_fail_at;   /* fail when alloc_count reaches this; 0 = never */
+static atomic_bool alloc_did_fail;
+
+static bool alloc_should_fail(void)
+{
+	long n = atomic_fetch_add(&alloc_count, 1) + 1;
+	long at = atomic_load(&alloc_fail_at);
+	if (at > 0 && n == at) {
+		atomic_store(&alloc_did_fail, true);
+		return true;
+	}
+	return false;
+}
+
+void *xmalloc(size_t n)
+{
+	if (alloc_should_fail())
+		return NULL;
+	return malloc(n ? n : 1);
+}
+
+void *xcalloc(size_t count, size_t n)
+{
+	if (alloc_should_fail())
+		return NULL;
+	return calloc(count ? count : 1, n ? n : 1);
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	if (alloc_should_fail())
+		return NULL;
+	return realloc(p, n ? n : 1);
+}
+
+void xfree(void *p)
+{
+	free(p);
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *d = xmalloc(n + 1);
+	if (!d)
+		return NULL;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+void xalloc_install_jansson(void)
+{
+	json_set_alloc_funcs(xmalloc, xfree);
+}
+
+void xalloc_fail_at(long nth)
+{
+	atomic_store(&alloc_count, 0);
+	atomic_store(&alloc_did_fail, false);
+	atomic_store(&alloc_fail_at, nth);
+}
+
+long xalloc_count(void)
+{
+	return atomic_load(&alloc_count);
+}
+
+bool xalloc_failed(void)
+{
+	return atomic_load(&alloc_did_fail);
+}
+
+/* ---- arena ---- */
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	_Alignas(16) unsigned char data[];
+};
+
+#define ARENA_MIN_CHUNK 4096
+
+void arena_init(struct arena *a, size_t limit)
+{
+	a->head = NULL;
+	a->total = 0;
+	a->limit = limit;
+}
+
+void *arena_alloc(struct arena *a, size_t size)
+{
+	size = (size + 15) & ~(size_t)15;
+	if (size == 0)
+		size = 16;
+	struct arena_chunk *c = a->head;
+	if (!c || c->cap - c->used < size) {
+		size_t cap = c ? c->cap * 2 : ARENA_MIN_CHUNK;
+		if (cap < size)
+			cap = size;
+		if (cap > (1u << 20) && size <= (1u << 20))
+			cap = 1u << 20;
+		if (a->limit && a->total + cap > a->limit)
+			return NULL;
+		c = xmalloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->next = a->head;
+		c->used = 0;
+		c->cap = cap;
+		a->head = c;
+		a->total += cap;
+	}
+	void *p = c->data + c->used;
+	c->used += size;
+	return p;
+}
+
+void *arena_calloc(struct arena *a, size_t count, size_t size)
+{
+	if (size && count > SIZE_MAX / size)
+		return NULL;
+	void *p = arena_alloc(a, count * size);
+	if (p)
+		memset(p, 0, count * size);
+	return p;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+	char *d = arena_alloc(a, n + 1);
+	if (!d)
+		return NULL;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+void arena_release(struct arena *a)
+{
+	struct arena_chunk *c = a->head;
+	while (c) {
+		struct arena_chunk *next = c->next;
+		xfree(c);
+		c = next;
+	}
+	a->head = NULL;
+	a->total = 0;
+}
+
+/* ---- formatting ---- */
+
+size_t fmt_buf(char *buf, size_t size, const char *fmt, ...)
+{
+	if (size == 0)
+		return 0;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if ((size_t)n >= size) {
+		if (size > 4)
+			memcpy(buf + size - 4, "...", 4);
+		return size - 1;
+	}
+	return (size_t)n;
+}
+
+void sv_to_buf(struct sv s, char *buf, size_t size)
+{
+	if (size == 0)
+		return;
+	size_t n = s.n;
+	bool cut = false;
+	if (n > size - 1) {
+		n = size > 4 ? size - 4 : size - 1;
+		cut = true;
+	}
+	for (size_t i = 0; i < n; i++)
+		buf[i] = s.p[i] ? s.p[i] : '?';
+	if (cut && size > 4) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+}
+
+uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}

@@ -75,14 +75,17 @@ struct sv jn_sv(const struct jnode *n);
 /* For diagnostics: "object", "array", "string", ... */
 const char *jn_type_name(const struct jnode *n);
 
-/* Iterate an array's elements: for (JN_EACH(arr, el, i)) { ... } */
-#define JN_EACH(arr, el, i)                                                                  \
-	const struct jnode *el = jn_first(arr);                                               \
-	uint32_t i = 0; i < (arr)->len; i++, el = jn_next(el)
-/* Iterate an object's members: key is a JT_STRING node, value is key+1. */
-#define JN_EACH_MEMBER(obj, key, i)                                                          \
-	const struct jnode *key = jn_first(obj);                                              \
-	uint32_t i = 0; i < (obj)->len; i++, key = jn_next(key + 1)
+/* Iterate an array's elements (a container's subtree is contiguous, so it ends at arr + size):
+ *   uint32_t i = 0;
+ *   for (JN_EACH(arr, el)) { ...; i++; }
+ * arr must be a JT_ARRAY node (check with jn_is first). */
+#define JN_EACH(arr, el)                                                                     \
+	const struct jnode *el = (arr) + 1, *el##_end_ = (arr) + (arr)->size; el < el##_end_;  \
+	el = jn_next(el)
+/* Iterate an object's members: key is a JT_STRING node, its value is key + 1. */
+#define JN_EACH_MEMBER(obj, key)                                                             \
+	const struct jnode *key = (obj) + 1, *key##_end_ = (obj) + (obj)->size;                 \
+	key < key##_end_; key = jn_next(key + 1)
 
 /* Append s as a JSON string literal (with quotes, escaped) to out; see buf.h. */
 #endif

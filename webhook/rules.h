@@ -62,7 +62,7 @@ static inline const char *rule_name(enum rule_id id)
 	return rule_table[id]->name;
 }
 
-/* The rules (rules/*.c). */
+/* The rules, one file each under rules/. */
 extern const struct rule_def rule_default_service_account;
 extern const struct rule_def rule_mesh_injection;
 extern const struct rule_def rule_authz_wildcard;

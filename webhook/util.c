@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <time.h>
 
 const struct sv sv_null = { "", 0, 0, false };
@@ -223,4 +224,54 @@ uint64_t now_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+char *file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+	bool is_stdin = strcmp(path, "-") == 0;
+	FILE *f = is_stdin ? stdin : fopen(path, "rb");
+	if (!f) {
+		fmt_buf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 64 * 1024, n = 0;
+	char *data = xmalloc(cap + 1);
+	if (!data)
+		goto out_oom;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= max)
+				break;
+			size_t ncap = cap * 2 > max ? max : cap * 2;
+			char *d = xrealloc(data, ncap + 1);
+			if (!d)
+				goto out_oom;
+			data = d;
+			cap = ncap;
+		}
+		size_t got = fread(data + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		fmt_buf(err, errlen, "%s: read error: %s", is_stdin ? "stdin" : path, strerror(errno));
+		goto out_free;
+	}
+	if (n == cap && n >= max && fgetc(f) != EOF) {
+		fmt_buf(err, errlen, "%s: larger than %zu bytes", is_stdin ? "stdin" : path, max);
+		goto out_free;
+	}
+	if (!is_stdin)
+		fclose(f);
+	data[n] = '\0';
+	*len = n;
+	return data;
+out_oom:
+	fmt_buf(err, errlen, "%s: out of memory", path);
+out_free:
+	xfree(data);
+	if (!is_stdin)
+		fclose(f);
+	return NULL;
 }

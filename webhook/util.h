@@ -93,6 +93,10 @@ size_t fmt_buf(char *buf, size_t size, const char *fmt, ...) PRINTF_LIKE(3, 4);
 /* Copy a sv into a bounded C buffer (NUL bytes replaced by '?', truncated with "..."). */
 void sv_to_buf(struct sv s, char *buf, size_t size);
 
+/* Read a whole file ("-": stdin) into a new NUL-terminated buffer of at most max bytes. NULL
+ * with a one-line reason in err ("FILE: No such file or directory", "FILE: larger than N bytes"). */
+char *file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
 /* Monotonic time in microseconds. */
 uint64_t now_us(void);
 

@@ -218,7 +218,7 @@ static void navigation(void)
 /* Every AdmissionReview of the shared corpus parses, and agrees with jansson. */
 static void corpus_reviews(void)
 {
-	const char *dir = "../shared/corpus/admission-reviews";
+	const char *dir = "tests/corpus/admission-reviews";
 	DIR *dh = opendir(dir);
 	CHECK(dh != NULL);
 	if (!dh)

@@ -15,6 +15,7 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "review", cmd_review, "judge one AdmissionReview from a file or stdin; print the response" },
+	{ "certs", cmd_certs, "generate, inspect or check TLS certificates" },
 };
 
 static void usage(FILE *to)

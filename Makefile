@@ -20,7 +20,7 @@ LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all help deps run test unit tests clean
+.PHONY: all help deps run test unit tests clean bench
 all: $(BUILD)/posture
 
 help:
@@ -28,8 +28,14 @@ help:
 	@echo "make run        install missing dependencies, build, create a dev certificate, serve on 127.0.0.1:8443"
 	@echo "make test       install missing dependencies, run every suite normally and under ASan+UBSan"
 	@echo "make unit       build and run the unit tests only (BUILD=... SAN=... to vary)"
+	@echo "make bench      benchmark posture against nginx and libmicrohttpd fixed-answer ceilings over TLS"
+	@echo "                (BENCH_SECONDS=10 per point; BENCH_QUICK=1 for a 1-minute smoke run)"
 	@echo "make deps       install missing build and test dependencies (apt-get as root)"
 	@echo "make clean      remove build outputs"
+	@echo "make manifests render manifests/ from the policies and write the git-ignored overlay manifests/local"
+	@echo "                (certificates, Secret, caBundle): kubectl apply -k manifests/local"
+	@echo "                (POLICY=policies/rollout.yaml to install warn-only; IMAGE=... the image)"
+	@echo "make image      build the container image $(IMAGE) with docker"
 
 deps:
 	@sh tests/deps.sh
@@ -56,7 +62,23 @@ test: deps
 run: deps
 	@sh tests/run-dev.sh
 
+bench: deps
+	@bash tests/bench/run.sh
+
 clean:
 	rm -rf build build-*
+
+# manifests/: render what derives from the policies, then the local overlay (docs/install.md).
+IMAGE  ?= posture:dev
+POLICY ?= policies/default.yaml
+.PHONY: manifests image
+manifests: $(BUILD)/posture
+	@sh manifests/render.sh $(BUILD)/posture
+	@POLICY='$(POLICY)' IMAGE='$(IMAGE)' CA_BUNDLE='$(CA_BUNDLE)' sh manifests/make-local.sh $(BUILD)/posture
+
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "make image: docker is not installed (it builds the Dockerfile)" >&2; exit 1; }
+	@timeout 20 docker info >/dev/null 2>&1 || { echo "make image: docker is installed but no Docker engine answers (docker info failed): start the daemon or set DOCKER_HOST" >&2; exit 1; }
+	docker build --build-arg VERSION='$(VERSION)' -t '$(IMAGE)' .
 
 -include $(OBJ:.o=.d)

@@ -16,6 +16,7 @@ static const struct {
 } commands[] = {
 	{ "review", cmd_review, "judge one AdmissionReview from a file or stdin; print the response" },
 	{ "certs", cmd_certs, "generate, inspect or check TLS certificates" },
+	{ "manifests", cmd_manifests, "render the ValidatingWebhookConfiguration from a policy" },
 };
 
 static void usage(FILE *to)

@@ -243,7 +243,9 @@ static int verdict_add(struct verdict *v, const struct finding *f)
 static const char *workload_skip(const struct policy *pol, const struct admission *adm)
 {
 	const struct subject *s = adm->object;
-	if (adm->kind == K_POD && kv_has(&s->meta.annotations, "kubernetes.io/config.mirror"))
+	/* a mirror pod is made by its node's kubelet; anyone else setting the annotation is judged */
+	if (adm->kind == K_POD && kv_has(&s->meta.annotations, "kubernetes.io/config.mirror") &&
+	    sv_has_prefix(adm->username, "system:node:"))
 		return "mirror pod";
 	if (sv_set(adm->own_namespace) && sv_eqsv(adm->namespace, adm->own_namespace))
 		return "the webhook's own namespace";
@@ -387,7 +389,7 @@ size_t finding_format_warning(const struct finding *f, const struct admission *a
 
 void verdict_format_denial(const struct verdict *v, const struct admission *adm, struct buf *out)
 {
-	char line[1024], tail[96];
+	char line[DENIAL_MAX + 256], tail[96];   /* a line can pass the cap: it is cut below */
 	size_t start = out->len, shown = 0;
 	for (size_t i = 0; i < v->n; i++) {
 		if (v->f[i].outcome != OUT_DENY)

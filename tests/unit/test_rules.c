@@ -1,12 +1,15 @@
 /* test_rules.c - the table of rule cases: each JSON file in tests/fixtures/rules/ holds an array of
  * cases, each a review (or the request inside one) and the verdict expected from review_handle.
  *
- * A case: {"name": "...", "mode": "sidecar" (default "none"), "policy": "<policy YAML>" (default:
- * built-in), "own_namespace": "...", "review": {full AdmissionReview} or "request": {the request;
- * uid, kind defaults filled in}, "apiVersion": "admission.k8s.io/v1beta1" (for "request"),
+ * A case: {"name": "...", "mode": "sidecar" (default "none"), "policy": "<policy YAML>" or
+ * "policy_file": "policies/x.yaml" (under tests/fixtures/rules; default: the built-in policy),
+ * "own_namespace": "...", and one of "review": {full AdmissionReview}, "request": {the request;
+ * uid, operation, userInfo and kind filled in when absent}, "body": "raw request body, sent as it
+ * is" (not JSON, duplicate keys, ...); "apiVersion": "admission.k8s.io/v1beta1" (for "request"),
  * "expect": {"allowed": bool, "findings": [["rule", "deny|warn|audit|exempt", "cause", "path"],
  * ...] (the exact set, any order), "http_status": 400, "error": "substring of the reason",
- * "message_contains": [...], "warning_contains": [...]}}
+ * "message": "the whole denial message", "message_contains": [...], "warnings": [every warning,
+ * exactly], "warning_contains": [...], "audit_contains": [...]}}
  *
  * Every response is also checked against the apiserver's contract: same apiVersion, uid echoed,
  * 403/Forbidden on denial with a message of at most 1 KiB, warnings of at most 256 bytes. */
@@ -121,8 +124,13 @@ static void run_case(const char *file, json_t *c)
 
 	char err[1024] = "";
 	const char *ptext = json_string_value(json_object_get(c, "policy"));
-	struct policy *pol = ptext ? policy_load_mem("case-policy.yaml", ptext, strlen(ptext), err, sizeof err)
-				   : policy_defaults_new();
+	const char *pfile = json_string_value(json_object_get(c, "policy_file"));
+	char ppath[512];
+	if (pfile)
+		fmt_buf(ppath, sizeof ppath, "%s/%s", FIXTURE_DIR, pfile);
+	struct policy *pol = ptext   ? policy_load_mem("case-policy.yaml", ptext, strlen(ptext), err, sizeof err)
+			     : pfile ? policy_load(ppath, err, sizeof err)
+				     : policy_defaults_new();
 	CHECK(pol != NULL);
 	if (!pol) {
 		fprintf(stderr, "%s: policy: %s\n", name, err);
@@ -135,9 +143,10 @@ static void run_case(const char *file, json_t *c)
 		CHECK(nsmode_parse(m, strlen(m), &mode) == 0);
 	const char *own = json_string_value(json_object_get(c, "own_namespace"));
 
-	json_t *review = case_review(c);
-	CHECK(review != NULL);
-	char *body = json_dumps(review, JSON_COMPACT);
+	const char *raw = json_string_value(json_object_get(c, "body"));
+	json_t *review = raw ? json_loads(raw, JSON_DECODE_ANY, NULL) : case_review(c);
+	CHECK(raw || review != NULL);
+	char *body = raw ? strdup(raw) : json_dumps(review, JSON_COMPACT);
 	size_t blen = strlen(body);
 	char *copy = xstrndup(body, blen);
 
@@ -201,9 +210,20 @@ static void run_case(const char *file, json_t *c)
 			xfree(copy2);
 		}
 		const char *msg = json_string_value(json_object_get(json_object_get(r, "status"), "message"));
+		const char *want_msg = json_string_value(json_object_get(expect, "message"));
+		if (want_msg)
+			CHECK_STR(msg, want_msg);
 		json_array_foreach(json_object_get(expect, "message_contains"), i, u)
 			CHECK_CONTAINS(msg, json_string_value(u));
 		char *warnings = json_dumps(json_object_get(r, "warnings"), JSON_COMPACT | JSON_ENCODE_ANY);
+		json_t *want_w = json_object_get(expect, "warnings");
+		if (want_w) {
+			json_t *got_w = json_object_get(r, "warnings");
+			bool same = got_w ? json_equal(got_w, want_w) : json_array_size(want_w) == 0;
+			if (!same)
+				fprintf(stderr, "%s: warnings %s\n", name, warnings ? warnings : "(none)");
+			CHECK(same);
+		}
 		json_array_foreach(json_object_get(expect, "warning_contains"), i, u)
 			CHECK_CONTAINS(warnings, json_string_value(u));
 		char *audit = json_dumps(json_object_get(r, "auditAnnotations"), JSON_COMPACT | JSON_ENCODE_ANY);

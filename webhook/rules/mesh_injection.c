@@ -27,6 +27,16 @@ static void label_path(char *buf, size_t size, const struct meta_view *m, const 
 	fmt_buf(buf, size, "%s.%s[\"%s\"]", m->path, map, key);
 }
 
+/* A user's value for a one-line message: control bytes (an annotation may hold a newline, which
+ * would forge a line of the denial or break a warning) become '?'. */
+static void show_value(struct sv v, char *buf, size_t size)
+{
+	sv_to_buf(v, buf, size);
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 /* The injection key: label sidecar.istio.io/inject, else the annotation (label wins). Only
  * "true" and "false" are honoured (Istio 1.27+); any other non-empty value is a violation. */
 static enum inject_key read_inject_key(struct mesh_state *st, bool *from_label, char *path,
@@ -49,7 +59,7 @@ static enum inject_key read_inject_key(struct mesh_state *st, bool *from_label, 
 	if (v.n == 0)
 		return KEY_UNSET;
 	char val[48];
-	sv_to_buf(v, val, sizeof val);
+	show_value(v, val, sizeof val);
 	violation_add(st->out, path, v.line, "inject-invalid-value",
 		      "use \"true\" or \"false\": Istio 1.27+ ignores any other value",
 		      "%s is \"%s\", not \"true\" or \"false\"", KEY_INJECT, val);
@@ -140,6 +150,7 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 	int proxy = find_proxy(spec, &in_init);
 	bool has_status = kv_get(&meta->annotations, KEY_STATUS, &v);
 	bool sidecar = false;
+	bool want_proxy = false;   /* a Pod the injector should have injected */
 	const char *list = in_init ? "initContainers" : "containers";
 
 	if (!wl->is_template && proxy >= 0 && has_status) {
@@ -154,9 +165,10 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 			st.explained = true;
 		}
 	} else if (proxy >= 0 || has_status) {
-		/* a template (or a half-made pod) that imitates an injected pod */
-		sidecar = decision || pol->allow_manual_injection;
-		if (!pol->allow_manual_injection) {
+		/* a template (or a half-made pod) that imitates an injected pod. allowManualInjection
+		 * lets a proxy count; the status annotation alone never does (and ambient skips it) */
+		sidecar = (wl->is_template && decision) || (pol->allow_manual_injection && proxy >= 0);
+		if (!pol->allow_manual_injection || !sidecar) {
 			if (proxy >= 0)
 				fmt_buf(path, sizeof path, "%s.%s[%d]", spec->path, list, proxy);
 			else
@@ -171,14 +183,8 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 		}
 	} else if (wl->is_template) {
 		sidecar = decision;
-	} else if (decision && !spec->host_network) {
-		/* a Pod the injector should have injected, yet it arrives without a proxy */
-		fmt_buf(path, sizeof path, "%s.containers", spec->path);
-		violation_add(out, path, spec->line, "not-injected",
-			      "the injector should have added istio-proxy: check that istiod's injection "
-			      "webhook runs and selects this namespace, then recreate the pod",
-			      "not injected: no istio-proxy container or sidecar.istio.io/status");
-		st.explained = true;
+	} else {
+		want_proxy = decision && !spec->host_network;
 	}
 
 	/* ambient */
@@ -197,6 +203,17 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 
 	if (sidecar || ambient || st.explained)
 		return;
+
+	if (want_proxy) {
+		/* a Pod the injector should have injected, yet it arrives without a proxy (and ambient
+		 * does not capture it either) */
+		fmt_buf(path, sizeof path, "%s.containers", spec->path);
+		violation_add(out, path, spec->line, "not-injected",
+			      "the injector should have added istio-proxy: check that istiod's injection "
+			      "webhook runs and selects this namespace, then recreate the pod",
+			      "not injected: no istio-proxy container or sidecar.istio.io/status");
+		return;
+	}
 
 	/* outside the mesh: say why, most specific cause first */
 	const char *fix_ns = "label the namespace istio-injection=enabled (or istio.io/dataplane-mode=ambient)";
@@ -217,8 +234,7 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 	}
 	const char *pod_ambient_note = "";
 	if (!mode.ambient && has_dm && sv_eq(dm, "ambient"))
-		pod_ambient_note = " (the pod's own dataplane-mode label does not count: "
-				   "allowPodAmbient is off)";
+		pod_ambient_note = " (its own ambient label counts only with allowPodAmbient)";
 	if (mode.injection == INJ_DISABLED) {
 		violation_add(out, "metadata.namespace", 0, "namespace-injection-disabled", fix_ns,
 			      "not in the mesh: the namespace disables injection (istio-injection is not "
@@ -227,7 +243,7 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 	}
 	if (mode.injection == INJ_NONE && has_rev && !rev_known) {
 		char r[64];
-		sv_to_buf(rev, r, sizeof r);
+		show_value(rev, r, sizeof r);
 		label_path(path, sizeof path, meta, "labels", KEY_REV);
 		violation_add(out, path, rev.line, "unknown-revision",
 			      "use a revision listed in the policy (no injector serves this one), or "
@@ -246,8 +262,7 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 	violation_add(out, "metadata.namespace", 0, "namespace-not-enrolled", fix,
 		      "not in the mesh: the namespace has no istio-injection, istio.io/rev or ambient "
 		      "label%s%s",
-		      ann_true ? " (the inject annotation does not select the injector; the label does)"
-			       : "",
+		      ann_true ? " (the inject annotation selects no injector; the label does)" : "",
 		      pod_ambient_note);
 }
 

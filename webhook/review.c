@@ -6,6 +6,8 @@
 
 #define API_V1 "admission.k8s.io/v1"
 #define API_V1BETA1 "admission.k8s.io/v1beta1"
+#define WARNINGS_MAX 4096   /* bytes of warning text the apiserver keeps */
+#define WARNINGS_TAIL 64
 
 static int bad(char *err, size_t errlen, const char *path, const char *expected,
 	       const struct jnode *got)
@@ -163,14 +165,24 @@ void review_encode(const struct review *r, const struct verdict *v, struct buf *
 	}
 	char line[300];
 	if (v->n_warn) {
+		/* the apiserver keeps at most 4 KiB of warnings: stop early and say how many more */
 		buf_adds(out, ",\"warnings\":[");
-		size_t k = 0;
+		size_t k = 0, total = 0;
 		for (size_t i = 0; i < v->n; i++) {
 			if (v->f[i].outcome != OUT_WARN)
 				continue;
 			size_t n = finding_format_warning(&v->f[i], &r->adm, line, sizeof line);
+			if (total + n > WARNINGS_MAX - WARNINGS_TAIL && k + 1 < v->n_warn)
+				break;
 			if (k++)
 				buf_addc(out, ',');
+			buf_add_json_str(out, line, n);
+			total += n;
+		}
+		if (k < v->n_warn) {
+			size_t n = fmt_buf(line, sizeof line, "... and %zu more warnings (posture check shows all)",
+					   v->n_warn - k);
+			buf_addc(out, ',');
 			buf_add_json_str(out, line, n);
 		}
 		buf_addc(out, ']');

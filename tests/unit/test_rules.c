@@ -106,12 +106,14 @@ static void check_contract(json_t *review, const char *body, size_t len)
 	} else {
 		CHECK(json_object_get(r, "status") == NULL);
 	}
-	size_t i;
+	size_t i, total = 0;
 	json_t *w;
 	json_array_foreach(json_object_get(r, "warnings"), i, w) {
 		const char *s = json_string_value(w);
 		CHECK(s && strlen(s) <= 256 && !strchr(s, '\n'));
+		total += s ? strlen(s) : 0;
 	}
+	CHECK(total <= 4096);
 	json_decref(resp);
 }
 

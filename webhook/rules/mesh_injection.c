@@ -237,8 +237,8 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 		pod_ambient_note = " (its own ambient label counts only with allowPodAmbient)";
 	if (mode.injection == INJ_DISABLED) {
 		violation_add(out, "metadata.namespace", 0, "namespace-injection-disabled", fix_ns,
-			      "not in the mesh: the namespace disables injection (istio-injection is not "
-			      "\"enabled\")%s", pod_ambient_note);
+			      "not in the mesh: the namespace disables injection (istio-injection not "
+			      "\"enabled\", or an istio.io/rev no injector serves)%s", pod_ambient_note);
 		return;
 	}
 	if (mode.injection == INJ_NONE && has_rev && !rev_known) {

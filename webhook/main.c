@@ -17,6 +17,7 @@ static const struct {
 	{ "review", cmd_review, "judge one AdmissionReview from a file or stdin; print the response" },
 	{ "certs", cmd_certs, "generate, inspect or check TLS certificates" },
 	{ "manifests", cmd_manifests, "render the ValidatingWebhookConfiguration from a policy" },
+	{ "policy", cmd_policy, "policy check FILE: validate a policy file (like nginx -t)" },
 };
 
 static void usage(FILE *to)

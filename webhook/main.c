@@ -14,7 +14,9 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{ "serve", cmd_serve, "serve the admission webhook over HTTPS" },
 	{ "review", cmd_review, "judge one AdmissionReview from a file or stdin; print the response" },
+	{ "check", cmd_check, "judge manifests (files, directories, stdin) as the webhook would; text, JSON or SARIF" },
 	{ "certs", cmd_certs, "generate, inspect or check TLS certificates" },
 	{ "manifests", cmd_manifests, "render the ValidatingWebhookConfiguration from a policy" },
 	{ "policy", cmd_policy, "policy check FILE: validate a policy file (like nginx -t)" },

@@ -162,11 +162,18 @@ static bool name_with_suffix(struct sv owner, const char *base, struct sv suffix
 	return suffix.n == rl && memcmp(rest, suffix.p, rl) == 0;
 }
 
+/* The namespace namespaced rules and exemptions look at: the request's, and for a Namespace
+ * (cluster-scoped: apiservers before 1.20 send no namespace, later ones its own name) its name. */
+static struct sv scope_namespace(const struct admission *adm)
+{
+	return adm->kind == K_NAMESPACE ? adm->name : adm->namespace;
+}
+
 /* Does exemption e cover the subject, itself or as something its controllers made? */
 static bool exemption_covers(const struct exemption *e, const struct admission *adm)
 {
 	const struct subject *s = adm->object;
-	if (!sv_eq(adm->namespace, e->namespace))
+	if (!sv_eq(scope_namespace(adm), e->namespace))
 		return false;
 	if (e->service_account && kind_is_workload(adm->kind)) {
 		struct sv sa = s->u.wl.spec.service_account_name;
@@ -239,17 +246,27 @@ static int verdict_add(struct verdict *v, const struct finding *f)
 	return 0;
 }
 
-/* Why workload rules skip this object, or NULL. */
-static const char *workload_skip(const struct policy *pol, const struct admission *adm)
+/* Does any namespace-scoped rule (rule_def.workload_scoped) judge kind k? */
+static bool kind_scoped(enum kind_id k)
+{
+	for (size_t i = 0; i < RULE_COUNT; i++)
+		if (rule_table[i]->workload_scoped && (rule_table[i]->kinds & KIND_BIT(k)))
+			return true;
+	return false;
+}
+
+/* Why namespace-scoped rules (workloads, Services, Namespaces) skip this object, or NULL. */
+static const char *scope_skip(const struct policy *pol, const struct admission *adm)
 {
 	const struct subject *s = adm->object;
+	struct sv ns = scope_namespace(adm);
 	/* a mirror pod is made by its node's kubelet; anyone else setting the annotation is judged */
 	if (adm->kind == K_POD && kv_has(&s->meta.annotations, "kubernetes.io/config.mirror") &&
 	    sv_has_prefix(adm->username, "system:node:"))
 		return "mirror pod";
-	if (sv_set(adm->own_namespace) && sv_eqsv(adm->namespace, adm->own_namespace))
+	if (sv_set(adm->own_namespace) && sv_eqsv(ns, adm->own_namespace))
 		return "the webhook's own namespace";
-	if (policy_namespace_exempt(pol, adm->namespace))
+	if (policy_namespace_exempt(pol, ns))
 		return "exempt namespace";
 	return NULL;
 }
@@ -259,7 +276,7 @@ static void run_rules(const struct policy *pol, const struct admission *adm,
 		      const struct subject *s, const char *skip, struct violations *out,
 		      bool *ran)
 {
-	struct rule_ctx ctx = { pol, adm->mode, s };
+	struct rule_ctx ctx = { pol, adm->mode, s, scope_namespace(adm) };
 	for (size_t i = 0; i < RULE_COUNT; i++) {
 		const struct rule_def *r = rule_table[i];
 		if (!(r->kinds & KIND_BIT(adm->kind)) || pol->actions[r->id] == ACTION_OFF)
@@ -288,7 +305,7 @@ int engine_judge(const struct policy *pol, const struct admission *adm, struct v
 		out->skipped = "kind not judged";
 		return 0;
 	}
-	const char *skip = kind_is_workload(adm->kind) ? workload_skip(pol, adm) : NULL;
+	const char *skip = kind_scoped(adm->kind) ? scope_skip(pol, adm) : NULL;
 	struct violations now, before;
 	violations_init(&now);
 	violations_init(&before);
@@ -348,9 +365,20 @@ static size_t object_ref(const struct admission *adm, char *buf, size_t size)
 	sv_to_buf(adm->name, name, sizeof name);
 	if (!name[0])
 		fmt_buf(name, sizeof name, "(unnamed)");
-	if (ns[0])
+	/* a Namespace is cluster-scoped (apiservers since 1.20 send its own name as the namespace) */
+	if (ns[0] && adm->kind != K_NAMESPACE)
 		return fmt_buf(buf, size, "%s %s/%s", kind_name(adm->kind), ns, name);
 	return fmt_buf(buf, size, "%s %s", kind_name(adm->kind), name);
+}
+
+/* A finding is one line: names and values quoted from a hostile request may hold a newline or
+ * other control bytes (the apiserver validates names, but the webhook does not rely on it). */
+static size_t one_line(char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+	return n;
 }
 
 size_t finding_format_line(const struct finding *f, const struct admission *adm, char *buf,
@@ -359,10 +387,10 @@ size_t finding_format_line(const struct finding *f, const struct admission *adm,
 	char ref[280];
 	object_ref(adm, ref, sizeof ref);
 	if (f->v.path[0])
-		return fmt_buf(buf, size, "[%s] %s: %s (at %s). Fix: %s", rule_name(f->v.rule), ref,
-			       f->v.what, f->v.path, f->v.fix);
-	return fmt_buf(buf, size, "[%s] %s: %s. Fix: %s", rule_name(f->v.rule), ref, f->v.what,
-		       f->v.fix);
+		return one_line(buf, fmt_buf(buf, size, "[%s] %s: %s (at %s). Fix: %s", rule_name(f->v.rule),
+					     ref, f->v.what, f->v.path, f->v.fix));
+	return one_line(buf, fmt_buf(buf, size, "[%s] %s: %s. Fix: %s", rule_name(f->v.rule), ref,
+				     f->v.what, f->v.fix));
 }
 
 size_t finding_format_warning(const struct finding *f, const struct admission *adm, char *buf,
@@ -382,7 +410,7 @@ size_t finding_format_warning(const struct finding *f, const struct admission *a
 	if (f->v.path[0] && n + strlen(f->v.path) + 6 + strlen(note) <= 160)
 		n += fmt_buf(buf + n, size - n, " (at %s)", f->v.path);
 	n += fmt_buf(buf + n, size - n, "%s", note);
-	return n;
+	return one_line(buf, n);
 }
 
 #define DENIAL_MAX 1024

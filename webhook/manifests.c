@@ -29,8 +29,18 @@
  *   entries twice: user-facing ones whose matchCondition excludes the creators, and
  *   "controller-" ones that match only them, with failurePolicy Ignore (their deny is lowered to a
  *   warning) unless the policy sets enforceOnControllerObjects.
- * - A group routed everywhere (AuthorizationPolicies) gets one entry, path /validate, with no
- *   namespace exclusions: the authorization rule judges every namespace, the root one above all.
+ * - A group routed to enrolled namespaces only (Services: gateway-bypass judges nothing where
+ *   neither sidecars nor ambient are) gets the entries of the rows whose path is enrolled: the
+ *   sidecar rows, both dataplane modes, and the ambient half of the others: six entries, seven
+ *   when the policy lists revisions, with the workload entries' exclusions. A namespace that is not
+ *   enrolled reaches none, so the apiserver does not call posture for its Services at all.
+ * - A group routed everywhere (AuthorizationPolicies, PeerAuthentications, DestinationRules) gets
+ *   one entry, path /validate, with no namespace exclusions: their rules judge every namespace,
+ *   the root one above all (its policies apply mesh-wide).
+ * - The Namespaces group gets one entry, path /validate, scope Cluster. For a request about a
+ *   Namespace, the apiserver matches the namespaceSelector against that Namespace's own labels:
+ *   the entry excludes the exempt namespaces and the webhook's own by kubernetes.io/metadata.name,
+ *   and must not exclude the break-glass label, or adding it would never be seen.
  *
  * Adding a kind: one line in kind_groups.
  */
@@ -50,6 +60,7 @@
 
 static const char *const versions_v1[] = { "v1", NULL };
 static const char *const versions_v1_v1beta1[] = { "v1", "v1beta1", NULL };
+static const char *const versions_v1_v1beta1_v1alpha3[] = { "v1", "v1beta1", "v1alpha3", NULL };
 
 /* Who creates what: SEMANTICS.md's table of controller requesters, by the kind they create. */
 static const char *const creators_pods[] = {
@@ -69,7 +80,9 @@ struct api_rule {
 
 enum routing {
 	ROUTE_ENROLMENT,    /* one entry per enrolment row and dataplane mode; workload exclusions */
+	ROUTE_ENROLLED,     /* the same, for the enrolled paths only (sidecar, or ambient) */
 	ROUTE_EVERYWHERE,   /* one entry, path /validate, every namespace */
+	ROUTE_NAMESPACES,   /* Namespaces themselves: one entry, path /validate, cluster-scoped */
 };
 
 struct kind_group {
@@ -103,6 +116,20 @@ static const struct kind_group kind_groups[] = {
 	{ "authorizationpolicies", KIND_BIT(K_AUTHORIZATIONPOLICY), ROUTE_EVERYWHERE, NULL,
 	  "AuthorizationPolicies: from every namespace (the root namespace's apply mesh-wide)",
 	  { { "security.istio.io", versions_v1_v1beta1, { "authorizationpolicies" } } } },
+	{ "peerauthentications", KIND_BIT(K_PEERAUTHENTICATION), ROUTE_EVERYWHERE, NULL,
+	  "PeerAuthentications: from every namespace (the root namespace's apply mesh-wide)",
+	  { { "security.istio.io", versions_v1_v1beta1, { "peerauthentications" } } } },
+	{ "destinationrules", KIND_BIT(K_DESTINATIONRULE), ROUTE_EVERYWHERE, NULL,
+	  "DestinationRules: from every namespace (the root namespace's apply mesh-wide)",
+	  { { "networking.istio.io", versions_v1_v1beta1_v1alpha3, { "destinationrules" } } } },
+	{ "namespaces", KIND_BIT(K_NAMESPACE), ROUTE_NAMESPACES, NULL,
+	  "Namespaces, matched on their own labels: all but the exempt ones and the webhook's own;\n"
+	  "the break-glass label is not excluded, so adding it is seen",
+	  { { "", versions_v1, { "namespaces" } } } },
+	{ "services", KIND_BIT(K_SERVICE), ROUTE_ENROLLED, NULL,
+	  "Services in enrolled namespaces only (sidecar injection, or ambient): gateway-bypass judges\n"
+	  "nothing elsewhere",
+	  { { "", versions_v1, { "services" } } } },
 };
 
 enum sel_op {
@@ -288,8 +315,25 @@ static json_t *namespace_selector(struct render *r, const struct enrolment_row *
 	return sel;
 }
 
+/* The Namespaces entry's selector, on the Namespace's own labels: not an exempt one, not the
+ * webhook's own. */
+static json_t *names_selector(struct render *r)
+{
+	json_t *sel = json_object(), *exprs = json_array();
+	if (!sel || !exprs) {
+		json_decref(sel);
+		json_decref(exprs);
+		r->oom = true;
+		return NULL;
+	}
+	push(r, exprs, match_expression(r, KEY_NAME, "NotIn", exempt_names(r)));
+	put(r, sel, "matchExpressions", exprs);
+	return sel;
+}
+
 static json_t *api_rules(struct render *r, const struct kind_group *g)
 {
+	const char *scope = g->routing == ROUTE_NAMESPACES ? "Cluster" : "Namespaced";
 	static const char *const operations[] = { "CREATE", "UPDATE", NULL };
 	json_t *rules = json_array();
 	if (!rules) {
@@ -307,7 +351,7 @@ static json_t *api_rules(struct render *r, const struct kind_group *g)
 		put(r, rule, "apiVersions", str_array(r, a->versions));
 		put(r, rule, "operations", str_array(r, operations));
 		put(r, rule, "resources", str_array(r, a->resources));
-		put(r, rule, "scope", json_string("Namespaced"));
+		put(r, rule, "scope", json_string(scope));
 		push(r, rules, rule);
 	}
 	return rules;
@@ -410,7 +454,9 @@ static void add_entry(struct render *r, const struct kind_group *g, const struct
 		put(r, cc, "caBundle", json_string(r->ca_bundle));
 	put(r, e, "clientConfig", cc);
 	put(r, e, "rules", api_rules(r, g));
-	put(r, e, "namespaceSelector", row ? namespace_selector(r, row, ambient) : json_object());
+	put(r, e, "namespaceSelector", row ? namespace_selector(r, row, ambient)
+				       : g->routing == ROUTE_NAMESPACES ? names_selector(r)
+									: json_object());
 	if (g->creators)
 		put(r, e, "matchConditions", match_conditions(r, g, controller));
 	put(r, e, "failurePolicy", json_string(fail ? "Fail" : "Ignore"));
@@ -428,7 +474,7 @@ static void add_group(struct render *r, const struct kind_group *g)
 	enum action action = group_action(r->pol, g);
 	if (action == ACTION_OFF)
 		return;   /* nothing would judge these requests: do not call posture at all */
-	if (g->routing == ROUTE_EVERYWHERE) {
+	if (g->routing == ROUTE_EVERYWHERE || g->routing == ROUTE_NAMESPACES) {
 		add_entry(r, g, NULL, false, false, action, g->summary);
 		return;
 	}
@@ -441,10 +487,15 @@ static void add_group(struct render *r, const struct kind_group *g)
 			if ((row->when == ROW_WITH_REVISIONS && r->pol->n_revisions == 0) ||
 			    (row->when == ROW_WITHOUT_REVISIONS && r->pol->n_revisions > 0))
 				continue;
+			bool first_of_row = true;
 			for (int ambient = 0; ambient <= 1; ambient++) {
+				/* enrolled: sidecar injection, or ambient */
+				if (g->routing == ROUTE_ENROLLED && row->injection != INJ_SIDECAR && !ambient)
+					continue;
 				add_entry(r, g, row, ambient, controller, action,
-					  comment ? comment : (ambient ? NULL : row->comment));
+					  comment ? comment : (first_of_row ? row->comment : NULL));
 				comment = NULL;
+				first_of_row = false;
 			}
 		}
 	}
@@ -456,9 +507,13 @@ static const char header[] =
 	"# enforceOnControllerObjects. Workload entries route each request by the namespace's mesh\n"
 	"# enrolment (istio-injection beats istio.io/rev; split by istio.io/dataplane-mode) to\n"
 	"# /validate/namespace/<sidecar|disabled|none>[/ambient], and skip the exempt namespaces, the\n"
-	"# webhook's own and any labelled posture.dev/ignore=true (break-glass). Requests made by\n"
-	"# Kubernetes' controllers go to the controller-* twins: failurePolicy Ignore, as their denial\n"
-	"# is only a warning, unless the policy sets enforceOnControllerObjects.\n";
+	"# webhook's own and any labelled posture.dev/ignore=true (break-glass); Services take the same\n"
+	"# routes, for enrolled namespaces only. Requests made by Kubernetes' controllers go to the\n"
+	"# controller-* twins: failurePolicy Ignore, as their denial is only a warning, unless the\n"
+	"# policy sets enforceOnControllerObjects. AuthorizationPolicies, PeerAuthentications and\n"
+	"# DestinationRules from every namespace, and Namespaces (matched on their own labels, the\n"
+	"# break-glass label included), go to /validate. Entries whose rules only warn use\n"
+	"# failurePolicy Ignore.\n";
 
 /* New VWC document, or NULL (r->oom set). */
 static json_t *render_vwc(struct render *r)
@@ -711,8 +766,10 @@ static void usage(FILE *to)
 		"policies (Fail where a rule denies, Ignore where it only warns or audits, and for objects\n"
 		"Kubernetes' controllers create unless enforceOnControllerObjects) and the Istio revisions\n"
 		"come from it. Workload requests are routed by the namespace's mesh enrolment to\n"
-		"/validate/namespace/<sidecar|disabled|none>[/ambient]; AuthorizationPolicies, from every\n"
-		"namespace, to /validate. Re-render and apply it whenever the policy changes.\n"
+		"/validate/namespace/<sidecar|disabled|none>[/ambient], and Services the same way for\n"
+		"enrolled namespaces only; AuthorizationPolicies, PeerAuthentications and DestinationRules\n"
+		"from every namespace, and Namespaces but the exempt ones, to /validate. Re-render and\n"
+		"apply it whenever the policy changes.\n"
 		"\n"
 		"  --policy FILE          policy file (default: built-in defaults, as policies/default.yaml)\n"
 		"  --namespace NS         the webhook's namespace: its Service's, and never judged\n"

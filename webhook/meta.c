@@ -6,7 +6,7 @@ static const struct kind_info {
 	const char *group;
 	const char *alt_group;   /* an older group the same kind was served from, or NULL */
 	const char *kind;
-	const char *versions[3]; /* NULL-terminated; empty: any version */
+	const char *versions[4]; /* NULL-terminated; empty: any version */
 } kinds[] = {
 	{ K_POD, "", NULL, "Pod", { NULL } },
 	{ K_DEPLOYMENT, "apps", "extensions", "Deployment", { NULL } },
@@ -17,6 +17,11 @@ static const struct kind_info {
 	{ K_CRONJOB, "batch", NULL, "CronJob", { NULL } },
 	{ K_REPLICATIONCONTROLLER, "", NULL, "ReplicationController", { NULL } },
 	{ K_AUTHORIZATIONPOLICY, "security.istio.io", NULL, "AuthorizationPolicy", { "v1", "v1beta1", NULL } },
+	{ K_PEERAUTHENTICATION, "security.istio.io", NULL, "PeerAuthentication", { "v1", "v1beta1", NULL } },
+	{ K_DESTINATIONRULE, "networking.istio.io", NULL, "DestinationRule",
+	  { "v1", "v1beta1", "v1alpha3", NULL } },
+	{ K_NAMESPACE, "", NULL, "Namespace", { "v1", NULL } },
+	{ K_SERVICE, "", NULL, "Service", { "v1", NULL } },
 };
 
 enum kind_id kind_lookup(struct sv group, struct sv version, struct sv kind)
@@ -197,8 +202,14 @@ int subject_decode(struct subject *out, enum kind_id k, const struct jnode *obj,
 		return -1;
 	if (kind_is_workload(k))
 		return workload_decode(&out->u.wl, k, obj, arena, err, errlen);
-	if (k == K_AUTHORIZATIONPOLICY)
-		return authz_decode(&out->u.ap, obj, arena, err, errlen);
+	switch (k) {
+	case K_AUTHORIZATIONPOLICY: return authz_decode(&out->u.ap, obj, arena, err, errlen);
+	case K_PEERAUTHENTICATION: return peerauth_decode(&out->u.pa, obj, arena, err, errlen);
+	case K_DESTINATIONRULE: return destrule_decode(&out->u.dr, obj, arena, err, errlen);
+	case K_SERVICE: return service_decode(&out->u.svc, obj, err, errlen);
+	case K_NAMESPACE: return 0;   /* its rules read the metadata only */
+	default: break;
+	}
 	fmt_buf(err, errlen, "kind not judged");
 	return -1;
 }

@@ -536,7 +536,9 @@ static void check_exemption(struct pctx *c, const json_t *arr, size_t idx, struc
 				quoted(json_string_value(v), q, sizeof q),
 				one_of(names, RULE_COUNT, list, sizeof list));
 	}
-	bool authz = r && r->id == RULE_AUTHZ_WILDCARD;
+	/* the kinds an exemption of this rule may name: those it judges (an unknown rule: workloads) */
+	uint32_t kinds = r ? r->kinds : KINDS_WORKLOAD;
+	bool workload_rule = (kinds & KINDS_WORKLOAD) != 0;
 	const char *ns = NULL, *name = NULL, *sa = NULL, *reason = NULL, *kind = NULL;
 	if ((v = json_object_get(ex, "namespace")))
 		ns = name_value(c, v, at_value(c, ex, "namespace"), "namespace", false);
@@ -545,36 +547,40 @@ static void check_exemption(struct pctx *c, const json_t *arr, size_t idx, struc
 	if ((v = json_object_get(ex, "serviceAccount"))) {
 		struct pos p = at_value(c, ex, "serviceAccount");
 		sa = name_value(c, v, p, "serviceAccount", true);
-		if (sa && authz) {
+		if (sa && !workload_rule) {
 			perr_at(c, p.line, p.col, "serviceAccount applies to workload rules only, not to "
-				"authorization-policy-wildcard");
+				"%s", r->name);
 			sa = NULL;
 		}
 	}
 	if ((v = json_object_get(ex, "kind"))) {
 		struct pos p = at_value(c, ex, "kind");
-		static const char *const workloads[] = { "Pod", "Deployment", "StatefulSet",
-							 "DaemonSet", "ReplicaSet", "Job", "CronJob",
-							 "ReplicationController" };
+		const char *names[K_COUNT];
+		size_t n_names = 0;
+		for (int i = K_UNKNOWN + 1; i < K_COUNT; i++)
+			if (kinds & KIND_BIT(i))
+				names[n_names++] = kind_name((enum kind_id)i);
 		char list[320];
-		if (!json_is_string(v)) {
+		enum kind_id k = json_is_string(v) ? kind_by_name(json_string_value(v)) : K_UNKNOWN;
+		if (!json_is_string(v))
 			perr_at(c, p.line, p.col, "kind: expected a string, found %s", type_of(v));
-		} else if (authz) {
-			if (strcmp(json_string_value(v), "AuthorizationPolicy") == 0)
-				kind = "AuthorizationPolicy";
-			else
-				perr_at(c, p.line, p.col, "kind '%s' cannot be exempted from "
-					"authorization-policy-wildcard; expected AuthorizationPolicy",
-					quoted(json_string_value(v), q, sizeof q));
-		} else {
-			enum kind_id k = kind_by_name(json_string_value(v));
-			if (kind_is_workload(k))
-				kind = kind_name(k);
-			else
-				perr_at(c, p.line, p.col, "kind '%s' is not a workload kind; expected %s",
-					quoted(json_string_value(v), q, sizeof q),
-					one_of(workloads, ARRAY_LEN(workloads), list, sizeof list));
-		}
+		else if (k != K_UNKNOWN && (kinds & KIND_BIT(k)))
+			kind = kind_name(k);
+		else if (workload_rule)
+			perr_at(c, p.line, p.col, "kind '%s' is not a workload kind; expected %s",
+				quoted(json_string_value(v), q, sizeof q),
+				one_of(names, n_names, list, sizeof list));
+		else
+			perr_at(c, p.line, p.col, "kind '%s' cannot be exempted from %s; expected %s",
+				quoted(json_string_value(v), q, sizeof q), r->name,
+				one_of(names, n_names, list, sizeof list));
+	}
+	/* a Namespace is cluster-scoped: the exemption names it as its namespace and its name */
+	if (kind && ns && name && strcmp(kind, "Namespace") == 0 && strcmp(ns, name) != 0) {
+		struct pos p = at_value(c, ex, "name");
+		perr_at(c, p.line, p.col, "a Namespace exemption names the namespace twice: name '%s' "
+			"must equal namespace '%s'", quoted(name, q, sizeof q), ns);
+		name = NULL;
 	}
 	if ((v = json_object_get(ex, "reason"))) {
 		struct pos p = at_value(c, ex, "reason");

@@ -14,13 +14,17 @@ enum rule_id {
 	RULE_DEFAULT_SERVICE_ACCOUNT = 0,
 	RULE_MESH_INJECTION,
 	RULE_AUTHZ_WILDCARD,
+	RULE_PEER_AUTHN_MTLS,
+	RULE_NAMESPACE_ENROLMENT,
+	RULE_DESTINATION_RULE_TLS,
+	RULE_GATEWAY_BYPASS,
 	RULE_COUNT
 };
 
 struct exemption {
 	enum rule_id rule;
-	char *namespace;         /* owned */
-	char *kind;              /* owned; canonical kind name, e.g. "DaemonSet" */
+	char *namespace;         /* owned; for a Namespace, its own name (the same as name) */
+	char *kind;              /* owned; canonical kind name, e.g. "DaemonSet" (one the rule judges) */
 	char *name;              /* owned; exact */
 	char *service_account;   /* owned; NULL: any */
 	char *reason;            /* owned; required */

@@ -8,6 +8,7 @@
 #define API_V1BETA1 "admission.k8s.io/v1beta1"
 #define WARNINGS_MAX 4096   /* bytes of warning text the apiserver keeps */
 #define WARNINGS_TAIL 64
+#define UID_MAX 256         /* bytes of request.uid (the apiserver's are 36-byte UUIDs) */
 
 static int bad(char *err, size_t errlen, const char *path, const char *expected,
 	       const struct jnode *got)
@@ -105,6 +106,11 @@ int review_decode(struct review *r, char *body, size_t len, struct nsmode mode,
 		fmt_buf(err, errlen, "request.uid: must not be empty");
 		return -1;
 	}
+	/* echoed in the response: a megabyte of uid would make the answer too large to send */
+	if (r->uid.n > UID_MAX) {
+		fmt_buf(err, errlen, "request.uid: longer than %d bytes (the apiserver sends a UUID)", UID_MAX);
+		return -1;
+	}
 	const struct jnode *dry = jn_get(req, "dryRun");
 	if (dry && dry->type != JT_TRUE && dry->type != JT_FALSE && dry->type != JT_NULL)
 		return bad(err, errlen, "request.dryRun", "boolean", dry);
@@ -172,7 +178,10 @@ void review_encode(const struct review *r, const struct verdict *v, struct buf *
 			if (v->f[i].outcome != OUT_WARN)
 				continue;
 			size_t n = finding_format_warning(&v->f[i], &r->adm, line, sizeof line);
-			if (total + n > WARNINGS_MAX - WARNINGS_TAIL && k + 1 < v->n_warn)
+			/* the last warning may use the room kept for the "... and N more" line; any
+			 * other must leave it */
+			size_t keep = k + 1 < v->n_warn ? WARNINGS_TAIL : 0;
+			if (total + n > WARNINGS_MAX - keep)
 				break;
 			if (k++)
 				buf_addc(out, ',');
@@ -231,7 +240,10 @@ void review_handle(const struct policy *pol, char *body, size_t len, struct nsmo
 	memset(res, 0, sizeof *res);
 	verdict_init(&v);
 	if (review_decode(&r, body, len, mode, own_namespace, res->error, sizeof res->error) < 0) {
-		res->http_status = 400;
+		/* the parser and the decoders end an allocation failure's reason so: not the client's
+		 * fault, so not a 400 (no reason that echoes input ends that way) */
+		size_t el = strlen(res->error), ol = strlen("out of memory");
+		res->http_status = el >= ol && strcmp(res->error + el - ol, "out of memory") == 0 ? 500 : 400;
 		goto out_release;
 	}
 	if (engine_judge(pol, &r.adm, &v) < 0) {

@@ -15,7 +15,8 @@ struct review {
 };
 
 /* Decode body (modified in place; must outlive r). Returns 0, or -1 with a one-line reason for a
- * 400 in err ("request.uid: expected string, got number"). r needs review_release either way. */
+ * 400 in err ("request.uid: expected string, got number"; a uid longer than 256 bytes is refused
+ * too: it is echoed). r needs review_release either way. */
 int review_decode(struct review *r, char *body, size_t len, struct nsmode mode,
 		  struct sv own_namespace, char *err, size_t errlen);
 void review_release(struct review *r);

@@ -41,8 +41,9 @@ void violation_add(struct violations *vs, const char *path, uint32_t line, const
 
 struct rule_ctx {
 	const struct policy *policy;
-	struct nsmode mode;              /* the namespace's enrolment */
+	struct nsmode mode;              /* the namespace's enrolment (from the URL path) */
 	const struct subject *subject;
+	struct sv namespace;             /* the namespace judged: the request's; a Namespace's own name */
 };
 
 struct rule_def {
@@ -50,7 +51,8 @@ struct rule_def {
 	const char *name;          /* "default-service-account" */
 	const char *summary;       /* one line for --help and docs */
 	uint32_t kinds;            /* KIND_BIT mask of the kinds it judges */
-	bool workload_scoped;      /* skips exempt namespaces, the webhook's own, mirror pods */
+	bool workload_scoped;      /* skips exempt namespaces, the webhook's own, mirror pods (for a
+				    * Namespace: when its own name is exempt or the webhook's) */
 	enum action default_action;
 	void (*check)(const struct rule_ctx *ctx, struct violations *out);
 };
@@ -66,5 +68,9 @@ static inline const char *rule_name(enum rule_id id)
 extern const struct rule_def rule_default_service_account;
 extern const struct rule_def rule_mesh_injection;
 extern const struct rule_def rule_authz_wildcard;
+extern const struct rule_def rule_peer_authn_mtls;
+extern const struct rule_def rule_namespace_enrolment;
+extern const struct rule_def rule_destination_rule_tls;
+extern const struct rule_def rule_gateway_bypass;
 
 #endif

@@ -1,5 +1,5 @@
 /* view.h - typed, borrowed views of the Kubernetes and Istio objects posture judges. Decoders
- * (meta.c, workload.c, authz.c) fill them from a jdoc; rules read only these structs. Every sv and
+ * (meta.c, workload.c, authz.c, mesh_objects.c) fill them from a jdoc; rules read only these structs. Every sv and
  * array points into the jdoc (and its arena) it was decoded from and lives as long as that doc. */
 #ifndef POSTURE_VIEW_H
 #define POSTURE_VIEW_H
@@ -17,6 +17,10 @@ enum kind_id {
 	K_CRONJOB,
 	K_REPLICATIONCONTROLLER,
 	K_AUTHORIZATIONPOLICY,
+	K_PEERAUTHENTICATION,
+	K_DESTINATIONRULE,
+	K_NAMESPACE,
+	K_SERVICE,
 	K_COUNT
 };
 #define KIND_BIT(k) (1u << (k))
@@ -27,7 +31,8 @@ enum kind_id {
 
 /* Kind by API group, version and kind as the apiserver names them (request.kind), e.g. ("apps",
  * "v1", "Deployment"). Versions matter only where a kind is judged in some versions only
- * (AuthorizationPolicy: v1, v1beta1). Exact and case-sensitive; unknown: K_UNKNOWN. */
+ * (AuthorizationPolicy and PeerAuthentication: v1, v1beta1; DestinationRule: v1, v1beta1,
+ * v1alpha3; Namespace and Service: v1). Exact and case-sensitive; unknown: K_UNKNOWN. */
 enum kind_id kind_lookup(struct sv group, struct sv version, struct sv kind);
 /* Same, from a manifest's apiVersion ("apps/v1", "v1") and kind. */
 enum kind_id kind_lookup_api_version(struct sv api_version, struct sv kind);
@@ -143,6 +148,62 @@ struct authz_view {
 	bool has_target_refs;
 };
 
+/* PeerAuthentication (security.istio.io v1/v1beta1). Modes are as written (STRICT, PERMISSIVE,
+ * DISABLE, UNSET); sv_null when unset. */
+struct pa_port_mtls {
+	struct sv port;   /* the portLevelMtls map key, e.g. "8080" */
+	struct sv mode;   /* portLevelMtls.<port>.mode */
+	uint32_t line;
+};
+
+struct peerauth_view {
+	uint32_t spec_line;
+	bool has_mtls;              /* spec.mtls present */
+	struct sv mtls_mode;        /* spec.mtls.mode */
+	uint32_t mtls_line;
+	struct pa_port_mtls *ports; /* arena; spec.portLevelMtls in document order */
+	uint32_t n_ports;
+	bool has_selector;          /* selector.matchLabels present (cross-object audit) */
+	struct kvmap match_labels;
+};
+
+/* DestinationRule (networking.istio.io v1/v1beta1/v1alpha3): the host and the TLS modes of its
+ * traffic policies. */
+struct dr_port_tls {
+	uint32_t line;
+	bool has_port;
+	uint32_t port;        /* port.number */
+	struct sv tls_mode;   /* tls.mode; sv_null when unset */
+};
+
+struct dr_traffic_policy {
+	bool present;
+	uint32_t line;
+	struct sv tls_mode;            /* tls.mode */
+	struct dr_port_tls *ports;     /* arena; portLevelSettings[i] */
+	uint32_t n_ports;
+};
+
+struct dr_subset {
+	uint32_t line;
+	struct sv name;
+	struct dr_traffic_policy tp;   /* subsets[j].trafficPolicy */
+};
+
+struct destrule_view {
+	uint32_t spec_line;
+	struct sv host;                /* spec.host */
+	struct dr_traffic_policy tp;   /* spec.trafficPolicy */
+	struct dr_subset *subsets;     /* arena */
+	uint32_t n_subsets;
+};
+
+/* Service (core v1): how it is exposed. A Namespace has no view beyond its metadata. */
+struct service_view {
+	struct sv type;   /* spec.type; sv_null when unset (= ClusterIP) */
+	uint32_t type_line;
+};
+
 /* One decoded object of a judged kind. */
 struct subject {
 	enum kind_id kind;
@@ -150,6 +211,9 @@ struct subject {
 	union {
 		struct workload_view wl;
 		struct authz_view ap;
+		struct peerauth_view pa;
+		struct destrule_view dr;
+		struct service_view svc;
 	} u;
 };
 
@@ -167,5 +231,11 @@ int workload_decode(struct workload_view *out, enum kind_id k, const struct jnod
 		    struct arena *arena, char *err, size_t errlen);
 int authz_decode(struct authz_view *out, const struct jnode *obj, struct arena *arena, char *err,
 		 size_t errlen);
+/* mesh_objects.c: PeerAuthentication, DestinationRule and Service, with the same contract. */
+int peerauth_decode(struct peerauth_view *out, const struct jnode *obj, struct arena *arena,
+		    char *err, size_t errlen);
+int destrule_decode(struct destrule_view *out, const struct jnode *obj, struct arena *arena,
+		    char *err, size_t errlen);
+int service_decode(struct service_view *out, const struct jnode *obj, char *err, size_t errlen);
 
 #endif

@@ -213,8 +213,11 @@ def cert_manager(docs, cm_vwc_json):
                 if any(e["key"] == "kubernetes.io/metadata.name" and e["operator"] == "NotIn"
                        and "cert-manager" in e["values"]
                        for e in (w.get("namespaceSelector") or {}).get("matchExpressions") or [])]
-    workload = [w["name"] for w in vwc["webhooks"] if not w["name"].startswith("authorizationpolicies.")]
-    check("cert-manager: every workload entry exempts namespace cert-manager",
+    # every entry but those that judge every namespace (the mesh's policies: the root one's apply
+    # mesh-wide): workloads, Services, Namespaces
+    everywhere = ("authorizationpolicies.", "peerauthentications.", "destinationrules.")
+    workload = [w["name"] for w in vwc["webhooks"] if not w["name"].startswith(everywhere)]
+    check("cert-manager: every workload, Service and Namespace entry exempts namespace cert-manager",
           workload and sorted(excluded) == sorted(workload), set(workload) - set(excluded))
     cm = one(docs, "ConfigMap", "posture-policy")
     with open(os.path.join(ROOT, "manifests", "cert-manager", "policy.yaml")) as f:

@@ -45,6 +45,15 @@ def check(name, ok, detail=""):
 
 WORKLOAD_RULES = ("default-service-account", "mesh-injection")
 AUTHZ_RULES = ("authorization-policy-wildcard",)
+# issue 9's rules: the mesh's own policies (every namespace), Namespaces, Services
+PA_RULES = ("peer-authentication-mtls",)
+DR_RULES = ("destination-rule-tls",)
+NS_RULES = ("namespace-enrolment",)
+SVC_RULES = ("gateway-bypass",)
+ALL_RULES = WORKLOAD_RULES + AUTHZ_RULES + PA_RULES + DR_RULES + NS_RULES + SVC_RULES
+# the action of a rule the policy file does not mention (the built-in defaults)
+DEFAULT_ACTION = dict({r: "deny" for r in WORKLOAD_RULES + AUTHZ_RULES},
+                      **{r: "warn" for r in PA_RULES + DR_RULES + NS_RULES + SVC_RULES})
 
 SA = "system:serviceaccount:kube-system:"
 KCM = "system:kube-controller-manager"
@@ -68,7 +77,16 @@ WORKLOADS = [("", "v1", "pods"), ("apps", "v1", "deployments"), ("apps", "v1", "
              ("batch", "v1", "cronjobs"), ("", "v1", "replicationcontrollers")]
 AUTHZ = [("security.istio.io", "v1", "authorizationpolicies"),
          ("security.istio.io", "v1beta1", "authorizationpolicies")]
-NEVER = [("", "v1", "configmaps"), ("", "v1", "secrets")]
+PEERAUTHN = [("security.istio.io", v, "peerauthentications") for v in ("v1", "v1beta1")]
+DESTRULES = [("networking.istio.io", v, "destinationrules") for v in ("v1", "v1beta1", "v1alpha3")]
+# every namespace-wide policy kind: one entry, /validate, no namespace exclusions
+EVERYWHERE = {g: rules for gs, rules in ((AUTHZ, AUTHZ_RULES), (PEERAUTHN, PA_RULES), (DESTRULES, DR_RULES))
+              for g in gs}
+NAMESPACES = [("", "v1", "namespaces")]
+SERVICES = [("", "v1", "services")]
+NEVER = [("", "v1", "configmaps"), ("", "v1", "secrets"), ("", "v1", "namespaces/status"),
+         ("", "v1", "services/status"), ("networking.istio.io", "v1", "virtualservices")]
+RESOURCES = WORKLOADS + AUTHZ + PEERAUTHN + DESTRULES + NAMESPACES + SERVICES + NEVER
 OPERATIONS = ["CREATE", "UPDATE", "DELETE", "CONNECT"]
 ACTION_ORDER = {"off": 0, "audit": 1, "warn": 2, "deny": 3}
 
@@ -88,6 +106,11 @@ def expected_mode(labels, revisions):
     return "/validate/namespace/" + injection + ("/ambient" if ambient else "")
 
 
+def enrolled_path(path):
+    """Sidecar injection or ambient: where gateway-bypass judges Services."""
+    return path.startswith("/validate/namespace/sidecar") or path.endswith("/ambient")
+
+
 class Policy:
     """What the oracle needs from a policy file (explicit values; the variants spell them)."""
 
@@ -98,8 +121,7 @@ class Policy:
         self.revisions = list(spec.get("revisions") or [])
         self.enforce = bool(spec.get("enforceOnControllerObjects", False))
         rules = spec.get("rules") or {}
-        self.actions = {r: (rules.get(r) or {}).get("action", "deny")
-                        for r in WORKLOAD_RULES + AUTHZ_RULES}
+        self.actions = {r: (rules.get(r) or {}).get("action", DEFAULT_ACTION[r]) for r in ALL_RULES}
 
     def strongest(self, rules):
         return max((self.actions[r] for r in rules), key=lambda a: ACTION_ORDER[a])
@@ -109,15 +131,29 @@ def expected(pol, own_ns, ns_labels, user, gvr, op):
     """None: no entry may be reached; else (path, failurePolicy) of the one entry to reach."""
     if op not in ("CREATE", "UPDATE"):
         return None
-    if gvr in AUTHZ:
-        action = pol.strongest(AUTHZ_RULES)
+    if gvr in EVERYWHERE:
+        action = pol.strongest(EVERYWHERE[gvr])
         if action == "off":
             return None
         return ("/validate", "Fail" if action == "deny" else "Ignore")
+    name = ns_labels["kubernetes.io/metadata.name"]
+    if gvr in NAMESPACES:
+        # the request is about the Namespace itself: matched on its own labels; the break-glass
+        # label does not hide it (adding it is what the rule reports)
+        action = pol.strongest(NS_RULES)
+        if action == "off" or name in pol.exempt or name == own_ns:
+            return None
+        return ("/validate", "Fail" if action == "deny" else "Ignore")
+    if gvr in SERVICES:
+        action = pol.strongest(SVC_RULES)
+        path = expected_mode(ns_labels, pol.revisions)
+        if (action == "off" or name in pol.exempt or name == own_ns
+                or ns_labels.get("posture.dev/ignore") == "true" or not enrolled_path(path)):
+            return None
+        return (path, "Fail" if action == "deny" else "Ignore")
     if gvr not in WORKLOADS:
         return None
     action = pol.strongest(WORKLOAD_RULES)
-    name = ns_labels["kubernetes.io/metadata.name"]
     if (action == "off" or name in pol.exempt or name == own_ns
             or ns_labels.get("posture.dev/ignore") == "true"):
         return None
@@ -267,7 +303,33 @@ def check_structure(tag, vwc, pol, own_ns, service, name, ca_pem):
                 bad.append(n + ": " + str(err))
         # exemptions agree with the policy
         workload = any(rule_matches(w.get("rules") or [], g, "CREATE") for g in WORKLOADS)
+        is_service = any(rule_matches(w.get("rules") or [], g, "CREATE") for g in SERVICES)
+        is_namespace = any(rule_matches(w.get("rules") or [], g, "CREATE") for g in NAMESPACES)
+        is_everywhere = any(rule_matches(w.get("rules") or [], g, "CREATE") for g in EVERYWHERE)
         exprs = (w.get("namespaceSelector") or {}).get("matchExpressions") or []
+        names_out = [e for e in exprs if e["key"] == "kubernetes.io/metadata.name"]
+        want = set(pol.exempt) | {own_ns}
+        if sum((workload, is_service, is_namespace, is_everywhere)) != 1:
+            bad.append(n + ": an entry serves exactly one of workloads, Services, Namespaces, policies")
+        scopes = {r.get("scope") for r in w.get("rules") or []}
+        if scopes != {"Cluster" if is_namespace else "Namespaced"}:
+            bad.append(n + ": scope %s" % sorted(map(str, scopes)))
+        if is_service:
+            if len(names_out) != 1 or names_out[0]["operator"] != "NotIn" or set(names_out[0]["values"]) != want:
+                bad.append(n + ": namespace exclusions are not exemptNamespaces + %s" % own_ns)
+            if not any(e["key"] == "posture.dev/ignore" and e["operator"] == "NotIn"
+                       and e.get("values") == ["true"] for e in exprs):
+                bad.append(n + ": no break-glass exclusion")
+            if not enrolled_path(svc.get("path", "")) or w.get("matchConditions"):
+                bad.append(n + ": a Service entry routes enrolled namespaces only, for every requester")
+        if is_namespace:
+            if exprs != [{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                          "values": names_out[0]["values"] if names_out else None}] or \
+                    set(names_out[0]["values"]) != want or (w["namespaceSelector"].get("matchLabels")):
+                bad.append(n + ": the Namespace entry excludes exactly exemptNamespaces + %s by name "
+                           "(and never the break-glass label)" % own_ns)
+            if svc.get("path") != "/validate":
+                bad.append(n + ": the Namespace entry's path is /validate")
         if workload:
             names_out = [e for e in exprs if e["key"] == "kubernetes.io/metadata.name"]
             want = set(pol.exempt) | {own_ns}
@@ -276,9 +338,10 @@ def check_structure(tag, vwc, pol, own_ns, service, name, ca_pem):
             if not any(e["key"] == "posture.dev/ignore" and e["operator"] == "NotIn"
                        and e.get("values") == ["true"] for e in exprs):
                 bad.append(n + ": no break-glass exclusion")
-        elif any(rule_matches(w.get("rules") or [], g, "CREATE") for g in AUTHZ):
-            if w.get("namespaceSelector"):
-                bad.append(n + ": the AuthorizationPolicy entry must see every namespace")
+        elif is_everywhere:
+            if w.get("namespaceSelector") or w.get("matchConditions") or svc.get("path") != "/validate":
+                bad.append(n + ": the policy entries (AuthorizationPolicy, PeerAuthentication, "
+                           "DestinationRule) see every namespace, at /validate")
     check(tag + ": entry invariants (%d entries)" % len(hooks), not bad, "; ".join(bad[:8]))
 
 
@@ -294,7 +357,7 @@ def partition(tag, vwc, pol, own_ns):
         conds.append({u: all(p(u) for p in preds) for u in REQUESTERS})
     cases = 0
     wrong = []
-    for gvr in WORKLOADS + AUTHZ + NEVER:
+    for gvr in RESOURCES:
         for op in OPERATIONS:
             by_rule = [i for i, w in enumerate(hooks) if rule_matches(w.get("rules") or [], gvr, op)]
             for ni, ns in enumerate(nss):
@@ -309,7 +372,7 @@ def partition(tag, vwc, pol, own_ns):
                             op, gvr[0] or "core", gvr[2], user, json.dumps(ns, sort_keys=True),
                             want, [(h["name"], h["failurePolicy"]) for h in hit]))
     check(tag + ": partition over %d cases (%d namespaces x %d requesters x %d resources x %d "
-          "operations)" % (cases, len(nss), len(REQUESTERS), len(WORKLOADS + AUTHZ + NEVER),
+          "operations)" % (cases, len(nss), len(REQUESTERS), len(RESOURCES),
                            len(OPERATIONS)), not wrong,
           "%d wrong, e.g.\n  %s" % (len(wrong), "\n  ".join(wrong[:6])))
     return cases
@@ -383,7 +446,19 @@ def main():
         total += run_case("enforce-controllers", variant(tmp, "enforce", base_spec, enforceOnControllerObjects=True))
         total += run_case("mixed-actions", variant(tmp, "mixed", base_spec, actions={
             "default-service-account": "warn", "mesh-injection": "off",
-            "authorization-policy-wildcard": "deny"}))
+            "authorization-policy-wildcard": "deny", "peer-authentication-mtls": "deny",
+            "namespace-enrolment": "audit", "destination-rule-tls": "off", "gateway-bypass": "deny"}))
+        total += run_case("mesh-rules-deny", variant(tmp, "mesh-deny", base_spec, actions={
+            "peer-authentication-mtls": "deny", "namespace-enrolment": "deny",
+            "destination-rule-tls": "deny", "gateway-bypass": "deny"}))
+        total += run_case("mesh-rules-off+revisions", variant(tmp, "mesh-off", base_spec, revisions=["stable"],
+                                                              actions={
+            "peer-authentication-mtls": "off", "namespace-enrolment": "off",
+            "destination-rule-tls": "off", "gateway-bypass": "off"}))
+        total += run_case("mesh-rules-deny+revisions+exemptions", variant(
+            tmp, "mesh-deny-rev", base_spec, revisions=["canary", "stable"],
+            exemptNamespaces=["kube-system", "team-a", "legacy"], actions={
+                "namespace-enrolment": "deny", "gateway-bypass": "deny"}))
         total += run_case("workload-rules-off", variant(tmp, "off", base_spec, actions={
             "default-service-account": "off", "mesh-injection": "off",
             "authorization-policy-wildcard": "audit"}))

@@ -64,18 +64,31 @@ static void test_default_render(void)
 	char *out = slurp(out_path);
 	CHECK(strncmp(out, "# ", 2) == 0);
 	CHECK_CONTAINS(out, "\nkind: ValidatingWebhookConfiguration\n");
-	/* built-in defaults: every rule denies, no revisions: 4 workload kind groups x 8 entries,
-	 * 3 of them with controller twins (8 more each), and the AuthorizationPolicy entry */
-	CHECK_INT(count(out, "\n- name: "), 4 * 8 + 3 * 8 + 1);
+	/* built-in defaults: the workload and authorization rules deny, the mesh posture rules warn,
+	 * no revisions: 4 workload kind groups x 8 entries, 3 of them with controller twins (8 more
+	 * each), the AuthorizationPolicy, PeerAuthentication, DestinationRule and Namespace entries,
+	 * and 6 Service entries (the enrolled rows only) */
+	CHECK_INT(count(out, "\n- name: "), 4 * 8 + 3 * 8 + 4 + 6);
 	CHECK_INT(count(out, "\n- name: controller-"), 3 * 8);
+	CHECK_INT(count(out, "\n- name: services-"), 6);
 	CHECK_CONTAINS(out, "\n- name: authorizationpolicies.posture.dev\n");
+	CHECK_CONTAINS(out, "\n- name: peerauthentications.posture.dev\n");
+	CHECK_CONTAINS(out, "\n- name: destinationrules.posture.dev\n");
+	CHECK_CONTAINS(out, "\n- name: namespaces.posture.dev\n");
+	CHECK_CONTAINS(out, "\n- name: services-none-ambient.posture.dev\n");
+	CHECK(!strstr(out, "\n- name: services-none.posture.dev\n"));   /* not enrolled: no entry */
+	CHECK(!strstr(out, "\n- name: services-disabled.posture.dev\n"));
+	CHECK_INT(count(out, "    scope: Cluster\n"), 1);
+	CHECK_CONTAINS(out, "    apiVersions: [v1, v1beta1, v1alpha3]\n    operations: [CREATE, UPDATE]\n"
+			    "    resources: [destinationrules]\n");
 	CHECK_CONTAINS(out, "      path: /validate/namespace/none/ambient\n");
 	CHECK_CONTAINS(out, "      values: [\"true\"]\n");   /* YAML 1.1 would read true a bool */
-	CHECK_INT(count(out, "sideEffects: None\n"), 57);
-	CHECK_INT(count(out, "timeoutSeconds: 5\n"), 57);
-	CHECK_INT(count(out, "matchPolicy: Equivalent\n"), 57);
-	CHECK_INT(count(out, "admissionReviewVersions: [v1, v1beta1]\n"), 57);
-	CHECK_INT(count(out, "failurePolicy: Ignore\n"), 3 * 8);   /* the controller twins */
+	CHECK_INT(count(out, "sideEffects: None\n"), 66);
+	CHECK_INT(count(out, "timeoutSeconds: 5\n"), 66);
+	CHECK_INT(count(out, "matchPolicy: Equivalent\n"), 66);
+	CHECK_INT(count(out, "admissionReviewVersions: [v1, v1beta1]\n"), 66);
+	/* the controller twins, and the entries of the rules that only warn */
+	CHECK_INT(count(out, "failurePolicy: Ignore\n"), 3 * 8 + 3 + 6);
 	CHECK(!strstr(out, "caBundle"));
 	CHECK(!strstr(out, "\t"));
 	xfree(out);
@@ -87,7 +100,7 @@ static void test_default_render(void)
 	json_error_t jerr;
 	json_t *doc = json_loads(out, 0, &jerr);
 	CHECK(doc != NULL);
-	CHECK_INT(json_array_size(json_object_get(doc, "webhooks")), 57);
+	CHECK_INT(json_array_size(json_object_get(doc, "webhooks")), 66);
 	json_decref(doc);
 	xfree(out);
 }
@@ -102,7 +115,7 @@ static void test_flags(void)
 	CHECK_CONTAINS(out, "      namespace: mesh-guard\n      name: guard\n");
 	CHECK_CONTAINS(out, ", mesh-guard]\n");
 	/* base64 of the PEM: "-----BEGIN CERTIFICATE-----\n..." starts "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t" */
-	CHECK_INT(count(out, "    caBundle: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"), 57);
+	CHECK_INT(count(out, "    caBundle: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"), 66);
 	xfree(out);
 
 	static const struct {
@@ -137,10 +150,10 @@ static void test_flags(void)
 }
 
 /* Allocations fail one at a time: the command reports it (exit 2, nothing on stdout) or, when
- * the failure hit nothing that matters, succeeds with the full document. A render makes ~9,000
+ * the failure hit nothing that matters, succeeds with the full document. A render makes ~10,000
  * allocations in a repeating pattern (one per entry), so every one of the first 1,500 (the
- * policy, the first entries of each kind) and of the last 300 (the AuthorizationPolicy entry,
- * the output) fails, and every 13th in between. */
+ * policy, the first entries of each kind) and of the last 300 (the last Service entries, the
+ * output) fails, and every 13th in between. */
 static void test_alloc_failures(void)
 {
 	const char *argv[] = { "manifests", "--ca-bundle-file", ca_path };

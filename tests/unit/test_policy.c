@@ -16,6 +16,10 @@
 
 #define P "tests/fixtures/policy/"
 #define HEADER "apiVersion: posture.dev/v1alpha1\nkind: PosturePolicy\n"
+/* the mesh posture rules of issue 9, as `posture policy check` lists them at their default */
+#define NEW_RULES_WARN                                                                        \
+	"peer-authentication-mtls=warn, namespace-enrolment=warn, destination-rule-tls=warn, "   \
+	"gateway-bypass=warn"
 
 static char err[8192];
 
@@ -89,7 +93,8 @@ static void test_defaults_equal_default_yaml(void)
 	CHECK_INT(def->n_revisions, 0);
 	for (size_t i = 0; i < RULE_COUNT; i++) {
 		CHECK_INT(def->actions[i], rule_table[i]->default_action);
-		CHECK_INT(file->actions[i], ACTION_DENY);
+		/* the workload and authorization rules deny; the mesh posture rules (issue 9) warn */
+		CHECK_INT(file->actions[i], i <= RULE_AUTHZ_WILDCARD ? ACTION_DENY : ACTION_WARN);
 	}
 	CHECK(!def->allow_pod_ambient && !def->allow_manual_injection && !def->require_source);
 	CHECK_INT(def->n_exemptions, 0);
@@ -117,15 +122,17 @@ static void test_rollout_and_example(void)
 		static const char *const revs[] = { "stable", "canary" };
 		CHECK(strv_eq(ex->revisions, ex->n_revisions, revs, 2));
 		CHECK_INT(ex->actions[RULE_AUTHZ_WILDCARD], ACTION_WARN);
-		CHECK_INT(ex->n_exemptions, 3);
-		if (ex->n_exemptions == 3) {
+		CHECK_INT(ex->n_exemptions, 4);
+		if (ex->n_exemptions == 4) {
 			CHECK_INT(ex->exemptions[0].rule, RULE_MESH_INJECTION);
 			CHECK_STR(ex->exemptions[0].kind, "DaemonSet");
 			CHECK(ex->exemptions[0].service_account == NULL);
 			CHECK_STR(ex->exemptions[1].service_account, "default");
 			CHECK_INT(ex->exemptions[2].rule, RULE_AUTHZ_WILDCARD);
 			CHECK_STR(ex->exemptions[2].kind, "AuthorizationPolicy");
-			CHECK_INT(ex->exemptions[2].line, 72);
+			CHECK_INT(ex->exemptions[2].line, 93);
+			CHECK_INT(ex->exemptions[3].rule, RULE_GATEWAY_BYPASS);
+			CHECK_STR(ex->exemptions[3].kind, "Service");
 		}
 		policy_unref(ex);
 	}
@@ -180,6 +187,29 @@ static void test_each_option(void)
 		CHECK_STR(p->source, "mem.yaml");
 	}
 	policy_unref(p);
+	/* the mesh posture rules: an action each, and exemptions naming the kind each judges */
+	p = mem(HEADER "spec:\n  rules:\n    peer-authentication-mtls: {action: deny}\n"
+		"    namespace-enrolment: {action: audit}\n    destination-rule-tls: {action: 'off'}\n"
+		"    gateway-bypass: {}\n  exemptions:\n"
+		"  - {rule: peer-authentication-mtls, namespace: a, kind: PeerAuthentication, name: p, reason: r}\n"
+		"  - {rule: namespace-enrolment, namespace: lab, kind: Namespace, name: lab, reason: r}\n"
+		"  - {rule: destination-rule-tls, namespace: a, kind: DestinationRule, name: d, reason: r}\n"
+		"  - {rule: gateway-bypass, namespace: a, kind: Service, name: s, reason: r}\n");
+	CHECK(p && p->n_exemptions == 4);
+	if (p) {
+		CHECK_INT(p->actions[RULE_PEER_AUTHN_MTLS], ACTION_DENY);
+		CHECK_INT(p->actions[RULE_NAMESPACE_ENROLMENT], ACTION_AUDIT);
+		CHECK_INT(p->actions[RULE_DESTINATION_RULE_TLS], ACTION_OFF);
+		CHECK_INT(p->actions[RULE_GATEWAY_BYPASS], ACTION_WARN);
+	}
+	if (p && p->n_exemptions == 4) {
+		CHECK_STR(p->exemptions[0].kind, "PeerAuthentication");
+		CHECK_STR(p->exemptions[1].kind, "Namespace");
+		CHECK_STR(p->exemptions[1].namespace, "lab");
+		CHECK_STR(p->exemptions[2].kind, "DestinationRule");
+		CHECK_STR(p->exemptions[3].kind, "Service");
+	}
+	policy_unref(p);
 }
 
 static const struct {
@@ -196,9 +226,19 @@ static const struct {
 	  P "bad-exemption-kinds.yaml:7:50: kind 'AuthorizationPolicy' is not a workload kind; expected Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or ReplicationController\n"
 	  P "bad-exemption-kinds.yaml:8:113: serviceAccount applies to workload rules only, not to authorization-policy-wildcard\n"
 	  P "bad-exemption-kinds.yaml:9:50: kind 'deployment' is not a workload kind; expected Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or ReplicationController\n"
-	  P "bad-exemption-kinds.yaml:10:14: unknown rule 'istio-injection'; expected default-service-account, mesh-injection or authorization-policy-wildcard\n"
+	  P "bad-exemption-kinds.yaml:10:14: unknown rule 'istio-injection'; expected default-service-account, mesh-injection, authorization-policy-wildcard, peer-authentication-mtls, "
+	  "namespace-enrolment, destination-rule-tls or gateway-bypass\n"
 	  P "bad-exemption-kinds.yaml:10:78: unknown key 'owner' in exemptions[5]; expected rule, namespace, kind, name, serviceAccount or reason\n"
 	  P "bad-exemption-kinds.yaml:11:7: exemption: expected a mapping with rule, namespace, kind, name and reason, found a string"
+	},
+	{ "bad-exemption-kinds-mesh.yaml",
+	  P "bad-exemption-kinds-mesh.yaml:5:46: unknown key 'mode' in rule peer-authentication-mtls; expected action\n"
+	  P "bad-exemption-kinds-mesh.yaml:7:60: kind 'DestinationRule' cannot be exempted from peer-authentication-mtls; expected PeerAuthentication\n"
+	  P "bad-exemption-kinds-mesh.yaml:8:77: a Namespace exemption names the namespace twice: name 'team-b' must equal namespace 'team-a'\n"
+	  P "bad-exemption-kinds-mesh.yaml:9:50: kind 'Deployment' cannot be exempted from gateway-bypass; expected Service\n"
+	  P "bad-exemption-kinds-mesh.yaml:10:86: serviceAccount applies to workload rules only, not to gateway-bypass\n"
+	  P "bad-exemption-kinds-mesh.yaml:11:56: kind 'Namespace' cannot be exempted from destination-rule-tls; expected DestinationRule\n"
+	  P "bad-exemption-kinds-mesh.yaml:12:59: kind 'Namespace' is not a workload kind; expected Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or ReplicationController"
 	},
 	{ "duplicate-exemption.yaml",
 	  P "duplicate-exemption.yaml:6:7: duplicate exemption: same rule, namespace, kind, name and serviceAccount as the exemption at line 5"
@@ -246,8 +286,10 @@ static const struct {
 	  P "two-documents.yaml:6:1: expected a single document, found another one"
 	},
 	{ "unknown-rule.yaml",
-	  P "unknown-rule.yaml:5:5: unknown rule 'default-serviceaccount' (did you mean 'default-service-account'?); expected default-service-account, mesh-injection or authorization-policy-wildcard\n"
-	  P "unknown-rule.yaml:6:5: unknown rule 'pod-security'; expected default-service-account, mesh-injection or authorization-policy-wildcard"
+	  P "unknown-rule.yaml:5:5: unknown rule 'default-serviceaccount' (did you mean 'default-service-account'?); expected default-service-account, mesh-injection, authorization-policy-wildcard, peer-authentication-mtls, "
+	  "namespace-enrolment, destination-rule-tls or gateway-bypass\n"
+	  P "unknown-rule.yaml:6:5: unknown rule 'pod-security'; expected default-service-account, mesh-injection, authorization-policy-wildcard, peer-authentication-mtls, "
+	  "namespace-enrolment, destination-rule-tls or gateway-bypass"
 	},
 	{ "unknown-spec-key.yaml",
 	  P "unknown-spec-key.yaml:4:3: unknown key 'exemptNamespace' in spec (did you mean 'exemptNamespaces'?); expected rootNamespace, exemptNamespaces, enforceOnControllerObjects, revisions, rules or exemptions"
@@ -477,20 +519,20 @@ static void test_cli(void)
 	CHECK_INT(run_cli(NULL, out, sizeof out, errs, sizeof errs, 3, "policy", "check",
 			  "policies/default.yaml"), 0);
 	CHECK_STR(out, "ok: policies/default.yaml (0 exemptions, rules: default-service-account=deny, "
-		       "mesh-injection=deny, authorization-policy-wildcard=deny)\n");
+		       "mesh-injection=deny, authorization-policy-wildcard=deny, " NEW_RULES_WARN ")\n");
 	CHECK_STR(errs, "");
 	CHECK_INT(run_cli(NULL, out, sizeof out, errs, sizeof errs, 3, "policy", "check",
 			  "policies/rollout.yaml"), 0);
 	CHECK_STR(out, "ok: policies/rollout.yaml (0 exemptions, rules: default-service-account=warn, "
-		       "mesh-injection=warn, authorization-policy-wildcard=warn)\n");
+		       "mesh-injection=warn, authorization-policy-wildcard=warn, " NEW_RULES_WARN ")\n");
 	CHECK_INT(run_cli(NULL, out, sizeof out, errs, sizeof errs, 3, "policy", "check",
 			  "policies/example.yaml"), 0);
-	CHECK_STR(out, "ok: policies/example.yaml (3 exemptions, rules: default-service-account=deny, "
-		       "mesh-injection=deny, authorization-policy-wildcard=warn)\n");
+	CHECK_STR(out, "ok: policies/example.yaml (4 exemptions, rules: default-service-account=deny, "
+		       "mesh-injection=deny, authorization-policy-wildcard=warn, " NEW_RULES_WARN ")\n");
 	CHECK_INT(run_cli("policies/rollout.yaml", out, sizeof out, errs, sizeof errs, 3, "policy",
 			  "check", "-"), 0);
 	CHECK_STR(out, "ok: <stdin> (0 exemptions, rules: default-service-account=warn, "
-		       "mesh-injection=warn, authorization-policy-wildcard=warn)\n");
+		       "mesh-injection=warn, authorization-policy-wildcard=warn, " NEW_RULES_WARN ")\n");
 	CHECK_INT(run_cli(NULL, out, sizeof out, errs, sizeof errs, 3, "policy", "check",
 			  P "bad-action.yaml"), 2);
 	CHECK_STR(out, "");

@@ -5,6 +5,10 @@ const struct rule_def *const rule_table[RULE_COUNT] = {
 	[RULE_DEFAULT_SERVICE_ACCOUNT] = &rule_default_service_account,
 	[RULE_MESH_INJECTION] = &rule_mesh_injection,
 	[RULE_AUTHZ_WILDCARD] = &rule_authz_wildcard,
+	[RULE_PEER_AUTHN_MTLS] = &rule_peer_authn_mtls,
+	[RULE_NAMESPACE_ENROLMENT] = &rule_namespace_enrolment,
+	[RULE_DESTINATION_RULE_TLS] = &rule_destination_rule_tls,
+	[RULE_GATEWAY_BYPASS] = &rule_gateway_bypass,
 };
 
 const struct rule_def *rule_by_name(const char *name)

@@ -30,6 +30,12 @@ help:
 	@echo "make unit       build and run the unit tests only (BUILD=... SAN=... to vary)"
 	@echo "make bench      benchmark posture against nginx and libmicrohttpd fixed-answer ceilings over TLS"
 	@echo "                (BENCH_SECONDS=10 per point; BENCH_QUICK=1 for a 1-minute smoke run)"
+	@echo "make fuzz       build the libFuzzer targets (clang-14, ASan+UBSan) into build-fuzz/ and run each"
+	@echo "                for FUZZ_SECONDS (default 300; FUZZ_RUNS=N caps executions); new inputs in"
+	@echo "                tests/fuzz/work/ (make fuzz-build only builds them)"
+	@echo "make soak       1,000,000 reviews with wrk over keep-alive connections: zero non-200, RSS"
+	@echo "                growth; certificate rotation, SIGHUP and SIGTERM under load (SOAK_REQUESTS=N)"
+	@echo "make valgrind   unit tests and the end-to-end suite under valgrind memcheck"
 	@echo "make deps       install missing build and test dependencies (apt-get as root)"
 	@echo "make clean      remove build outputs"
 	@echo "make manifests render manifests/ from the policies and write the git-ignored overlay manifests/local"
@@ -80,5 +86,29 @@ image:
 	@command -v docker >/dev/null 2>&1 || { echo "make image: docker is not installed (it builds the Dockerfile)" >&2; exit 1; }
 	@timeout 20 docker info >/dev/null 2>&1 || { echo "make image: docker is installed but no Docker engine answers (docker info failed): start the daemon or set DOCKER_HOST" >&2; exit 1; }
 	docker build --build-arg VERSION='$(VERSION)' -t '$(IMAGE)' .
+
+# ---- long runs outside `make test`: fuzzing, soak, valgrind (tests/fuzz/run.sh, tests/soak/,
+# tests/valgrind.sh). Fuzz targets link the library objects of a BUILD compiled with
+# -fsanitize=fuzzer-no-link (run.sh sets BUILD=build-fuzz, CC=clang-14 and SAN).
+FUZZ_SECONDS ?= 300
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
+.PHONY: fuzz fuzz-build fuzz-targets soak valgrind
+fuzz-targets: $(FUZZ_BIN)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+fuzz-build:
+	@bash tests/fuzz/run.sh build
+
+fuzz: deps
+	@FUZZ_SECONDS='$(FUZZ_SECONDS)' bash tests/fuzz/run.sh run
+
+soak: deps
+	@bash tests/soak/run.sh
+
+valgrind: deps
+	@bash tests/valgrind.sh
 
 -include $(OBJ:.o=.d)

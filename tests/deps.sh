@@ -3,7 +3,8 @@
 # As root: apt-get installs. Otherwise: prints the exact command and fails.
 set -u
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev libjansson-dev libyaml-dev
-curl openssl gnutls-bin python3 python3-yaml clang-14 libclang-rt-14-dev llvm-14 git"
+curl openssl gnutls-bin python3 python3-yaml clang-14 libclang-rt-14-dev llvm-14 git
+wrk nginx time valgrind"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

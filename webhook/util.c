@@ -26,9 +26,11 @@ bool sv_contains_byte(struct sv s, char c)
 static atomic_long alloc_count;
 static atomic_long alloc_fail_at;   /* fail when alloc_count reaches this; 0 = never */
 static atomic_bool alloc_did_fail;
+static atomic_long alloc_bytes;     /* bytes asked for (a realloc counts its new size) */
 
-static bool alloc_should_fail(void)
+static bool alloc_should_fail(size_t bytes)
 {
+	atomic_fetch_add_explicit(&alloc_bytes, (long)bytes, memory_order_relaxed);
 	long n = atomic_fetch_add(&alloc_count, 1) + 1;
 	long at = atomic_load(&alloc_fail_at);
 	if (at > 0 && n == at) {
@@ -40,21 +42,21 @@ static bool alloc_should_fail(void)
 
 void *xmalloc(size_t n)
 {
-	if (alloc_should_fail())
+	if (alloc_should_fail(n))
 		return NULL;
 	return malloc(n ? n : 1);
 }
 
 void *xcalloc(size_t count, size_t n)
 {
-	if (alloc_should_fail())
+	if (alloc_should_fail(count * n))
 		return NULL;
 	return calloc(count ? count : 1, n ? n : 1);
 }
 
 void *xrealloc(void *p, size_t n)
 {
-	if (alloc_should_fail())
+	if (alloc_should_fail(n))
 		return NULL;
 	return realloc(p, n ? n : 1);
 }
@@ -87,6 +89,7 @@ void xalloc_install_jansson(void)
 void xalloc_fail_at(long nth)
 {
 	atomic_store(&alloc_count, 0);
+	atomic_store(&alloc_bytes, 0);
 	atomic_store(&alloc_did_fail, false);
 	atomic_store(&alloc_fail_at, nth);
 }
@@ -94,6 +97,11 @@ void xalloc_fail_at(long nth)
 long xalloc_count(void)
 {
 	return atomic_load(&alloc_count);
+}
+
+long xalloc_bytes(void)
+{
+	return atomic_load(&alloc_bytes);
 }
 
 bool xalloc_failed(void)

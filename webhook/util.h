@@ -85,6 +85,9 @@ void xalloc_install_jansson(void);
  * allocations were attempted since the last call. */
 void xalloc_fail_at(long nth);
 long xalloc_count(void);
+/* bytes asked for by the allocations xalloc_count counts (a realloc counts its new size); reset by
+ * xalloc_fail_at. For benchmarks: bytes allocated per review. */
+long xalloc_bytes(void);
 bool xalloc_failed(void);
 
 /* snprintf that always terminates and reports truncation; returns bytes written (<= size-1). */

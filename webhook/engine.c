@@ -276,7 +276,7 @@ static void run_rules(const struct policy *pol, const struct admission *adm,
 		      const struct subject *s, const char *skip, struct violations *out,
 		      bool *ran)
 {
-	struct rule_ctx ctx = { pol, adm->mode, s, scope_namespace(adm) };
+	struct rule_ctx ctx = { pol, adm->mode, s, scope_namespace(adm), adm->offline && !s->meta.live };
 	for (size_t i = 0; i < RULE_COUNT; i++) {
 		const struct rule_def *r = rule_table[i];
 		if (!(r->kinds & KIND_BIT(adm->kind)) || pol->actions[r->id] == ACTION_OFF)

@@ -179,6 +179,8 @@ int meta_decode(struct meta_view *out, const struct jnode *meta, const char *pat
 		return -1;
 	}
 	out->line = meta->line;
+	out->live = jn_get(meta, "uid") || jn_get(meta, "resourceVersion") ||
+		    jn_get(meta, "creationTimestamp");
 	if (get_str(meta, "name", &out->name, path, err, errlen) < 0 ||
 	    get_str(meta, "generateName", &out->generate_name, path, err, errlen) < 0 ||
 	    get_str(meta, "namespace", &out->namespace, path, err, errlen) < 0 ||

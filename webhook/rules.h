@@ -44,6 +44,8 @@ struct rule_ctx {
 	struct nsmode mode;              /* the namespace's enrolment (from the URL path) */
 	const struct subject *subject;
 	struct sv namespace;             /* the namespace judged: the request's; a Namespace's own name */
+	bool pre_admission;              /* posture check on a manifest that never reached a cluster:
+	                                    no mutating webhook (the sidecar injector) has run yet */
 };
 
 struct rule_def {

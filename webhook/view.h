@@ -67,6 +67,8 @@ struct meta_view {
 	struct sv name, generate_name, namespace;
 	struct kvmap labels, annotations;
 	struct owner_ref controller;   /* the ownerReference with controller: true */
+	bool live;                /* has uid, resourceVersion or creationTimestamp: read from a
+	                             cluster, so it went through admission (mutating webhooks ran) */
 };
 
 struct container_view {

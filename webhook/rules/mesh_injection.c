@@ -153,7 +153,10 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 	bool want_proxy = false;   /* a Pod the injector should have injected */
 	const char *list = in_init ? "initContainers" : "containers";
 
-	if (!wl->is_template && proxy >= 0 && has_status) {
+	/* a Pod is judged after the injector ran; a template, or a Pod manifest in posture check
+	 * that never reached a cluster, by the injector's decision */
+	bool as_template = wl->is_template || ctx->pre_admission;
+	if (!as_template && proxy >= 0 && has_status) {
 		/* an injected pod: the injector's decision, or manual kube-inject */
 		sidecar = decision || pol->allow_manual_injection;
 		if (!sidecar) {
@@ -167,7 +170,7 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 	} else if (proxy >= 0 || has_status) {
 		/* a template (or a half-made pod) that imitates an injected pod. allowManualInjection
 		 * lets a proxy count; the status annotation alone never does (and ambient skips it) */
-		sidecar = (wl->is_template && decision) || (pol->allow_manual_injection && proxy >= 0);
+		sidecar = (as_template && decision) || (pol->allow_manual_injection && proxy >= 0);
 		if (!pol->allow_manual_injection || !sidecar) {
 			if (proxy >= 0)
 				fmt_buf(path, sizeof path, "%s.%s[%d]", spec->path, list, proxy);
@@ -181,7 +184,7 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 				      proxy >= 0 ? "istio-proxy container" : "sidecar.istio.io/status");
 			st.explained = true;
 		}
-	} else if (wl->is_template) {
+	} else if (as_template) {
 		sidecar = decision;
 	} else {
 		want_proxy = decision && !spec->host_network;

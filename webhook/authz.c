@@ -3,30 +3,32 @@
 
 #include <stdio.h>
 
-/* Longest field path in a message; paths of hostile depth cannot occur (the shape is fixed). */
-#define AP_PATH_MAX 160
-
 struct ap_dec {
 	struct arena *arena;
 	char *err;
 	size_t errlen;
 };
 
-static int ap_type_err(struct ap_dec *d, const char *path, const char *want, const struct jnode *n)
+static int ap_type_err(struct ap_dec *d, const struct jpath *path, const char *want,
+		       const struct jnode *n)
 {
-	fmt_buf(d->err, d->errlen, "%s: expected %s, got %s", path, want, jn_type_name(n));
+	char p[192];
+	jpath_format(path, p, sizeof p);
+	fmt_buf(d->err, d->errlen, "%s: expected %s, got %s", p, want, jn_type_name(n));
 	return -1;
 }
 
-static int ap_oom(struct ap_dec *d, const char *path)
+static int ap_oom(struct ap_dec *d, const struct jpath *path)
 {
-	fmt_buf(d->err, d->errlen, "%s: out of memory", path);
+	char p[192];
+	jpath_format(path, p, sizeof p);
+	fmt_buf(d->err, d->errlen, "%s: out of memory", p);
 	return -1;
 }
 
 /* A field that must be an object when present; null counts as absent. Returns 1 when the field is
  * a usable object, 0 when absent, -1 on a wrong type. */
-static int ap_object(struct ap_dec *d, const struct jnode *n, const char *path)
+static int ap_object(struct ap_dec *d, const struct jnode *n, const struct jpath *path)
 {
 	if (!n || n->type == JT_NULL)
 		return 0;
@@ -36,7 +38,7 @@ static int ap_object(struct ap_dec *d, const struct jnode *n, const char *path)
 }
 
 /* Same for arrays. */
-static int ap_array(struct ap_dec *d, const struct jnode *n, const char *path)
+static int ap_array(struct ap_dec *d, const struct jnode *n, const struct jpath *path)
 {
 	if (!n || n->type == JT_NULL)
 		return 0;
@@ -46,7 +48,8 @@ static int ap_array(struct ap_dec *d, const struct jnode *n, const char *path)
 }
 
 /* An optional string field: sv_null when absent or null. */
-static int ap_string(struct ap_dec *d, const struct jnode *n, const char *path, struct sv *out)
+static int ap_string(struct ap_dec *d, const struct jnode *n, const struct jpath *path,
+		     struct sv *out)
 {
 	*out = sv_null;
 	if (!n || n->type == JT_NULL)
@@ -58,7 +61,7 @@ static int ap_string(struct ap_dec *d, const struct jnode *n, const char *path, 
 }
 
 /* A list of strings. Elements must be strings (null elements too are errors). */
-static int ap_strlist(struct ap_dec *d, const struct jnode *n, const char *path,
+static int ap_strlist(struct ap_dec *d, const struct jnode *n, const struct jpath *path,
 		      struct strlist *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -75,9 +78,8 @@ static int ap_strlist(struct ap_dec *d, const struct jnode *n, const char *path,
 	const struct jnode *el = jn_first(n);
 	for (uint32_t i = 0; i < n->len; i++, el = jn_next(el)) {
 		if (el->type != JT_STRING) {
-			char p[AP_PATH_MAX];
-			fmt_buf(p, sizeof(p), "%s[%u]", path, i);
-			return ap_type_err(d, p, "string", el);
+			struct jpath ep = jpath_index(path, i);
+			return ap_type_err(d, &ep, "string", el);
 		}
 		out->v[i] = sv_make(el->s, el->len, el->line);
 	}
@@ -121,7 +123,7 @@ static const struct ap_field operation_fields[] = {
 
 /* Decode the string-list members of obj named in fields into base (a struct ap_source or
  * ap_operation). One pass over the members: cost is linear in the object's size. */
-static int ap_lists(struct ap_dec *d, const struct jnode *obj, const char *path,
+static int ap_lists(struct ap_dec *d, const struct jnode *obj, const struct jpath *path,
 		    const struct ap_field *fields, size_t nfields, void *base)
 {
 	const struct jnode *k = jn_first(obj);
@@ -130,10 +132,9 @@ static int ap_lists(struct ap_dec *d, const struct jnode *obj, const char *path,
 			size_t kl = strlen(fields[f].key);
 			if (k->len != kl || memcmp(k->s, fields[f].key, kl) != 0)
 				continue;
-			char p[AP_PATH_MAX];
-			fmt_buf(p, sizeof(p), "%s.%s", path, fields[f].key);
+			struct jpath p = jpath_key(path, fields[f].key);
 			struct strlist *sl = (struct strlist *)((char *)base + fields[f].off);
-			if (ap_strlist(d, k + 1, p, sl) < 0)
+			if (ap_strlist(d, k + 1, &p, sl) < 0)
 				return -1;
 			break;
 		}
@@ -142,10 +143,10 @@ static int ap_lists(struct ap_dec *d, const struct jnode *obj, const char *path,
 }
 
 /* rules[i].from: entries of {source: {...}}. */
-static int ap_from(struct ap_dec *d, const struct jnode *arr, const char *rpath, struct ap_rule *r)
+static int ap_from(struct ap_dec *d, const struct jnode *arr, const struct jpath *rpath,
+		   struct ap_rule *r)
 {
-	char path[AP_PATH_MAX];
-	fmt_buf(path, sizeof(path), "%s.from", rpath);
+	struct jpath pathv = jpath_key(rpath, "from"), *path = &pathv;
 	int t = ap_array(d, arr, path);
 	if (t <= 0)
 		return t;
@@ -157,22 +158,20 @@ static int ap_from(struct ap_dec *d, const struct jnode *arr, const char *rpath,
 		return ap_oom(d, path);
 	const struct jnode *el = jn_first(arr);
 	for (uint32_t j = 0; j < arr->len; j++, el = jn_next(el)) {
-		char ep[AP_PATH_MAX], sp[AP_PATH_MAX];
-		fmt_buf(ep, sizeof(ep), "%s[%u]", path, j);
+		struct jpath ep = jpath_index(path, j), sp = jpath_key(&ep, "source");
 		if (el->type != JT_OBJECT)
-			return ap_type_err(d, ep, "object", el);
+			return ap_type_err(d, &ep, "object", el);
 		struct ap_source *s = &r->from[j];
 		s->line = el->line;
-		fmt_buf(sp, sizeof(sp), "%s.source", ep);
 		const struct jnode *src = jn_get(el, "source");
-		t = ap_object(d, src, sp);
+		t = ap_object(d, src, &sp);
 		if (t < 0)
 			return -1;
 		if (t == 0)
 			continue;
 		s->present = true;
 		s->line = src->line ? src->line : el->line;
-		if (ap_lists(d, src, sp, source_fields, ARRAY_LEN(source_fields), s) < 0)
+		if (ap_lists(d, src, &sp, source_fields, ARRAY_LEN(source_fields), s) < 0)
 			return -1;
 	}
 	r->n_from = arr->len;
@@ -180,10 +179,10 @@ static int ap_from(struct ap_dec *d, const struct jnode *arr, const char *rpath,
 }
 
 /* rules[i].to: entries of {operation: {...}}. */
-static int ap_to(struct ap_dec *d, const struct jnode *arr, const char *rpath, struct ap_rule *r)
+static int ap_to(struct ap_dec *d, const struct jnode *arr, const struct jpath *rpath,
+		 struct ap_rule *r)
 {
-	char path[AP_PATH_MAX];
-	fmt_buf(path, sizeof(path), "%s.to", rpath);
+	struct jpath pathv = jpath_key(rpath, "to"), *path = &pathv;
 	int t = ap_array(d, arr, path);
 	if (t <= 0)
 		return t;
@@ -195,22 +194,20 @@ static int ap_to(struct ap_dec *d, const struct jnode *arr, const char *rpath, s
 		return ap_oom(d, path);
 	const struct jnode *el = jn_first(arr);
 	for (uint32_t j = 0; j < arr->len; j++, el = jn_next(el)) {
-		char ep[AP_PATH_MAX], op[AP_PATH_MAX];
-		fmt_buf(ep, sizeof(ep), "%s[%u]", path, j);
+		struct jpath ep = jpath_index(path, j), op = jpath_key(&ep, "operation");
 		if (el->type != JT_OBJECT)
-			return ap_type_err(d, ep, "object", el);
+			return ap_type_err(d, &ep, "object", el);
 		struct ap_operation *o = &r->to[j];
 		o->line = el->line;
-		fmt_buf(op, sizeof(op), "%s.operation", ep);
 		const struct jnode *opn = jn_get(el, "operation");
-		t = ap_object(d, opn, op);
+		t = ap_object(d, opn, &op);
 		if (t < 0)
 			return -1;
 		if (t == 0)
 			continue;
 		o->present = true;
 		o->line = opn->line ? opn->line : el->line;
-		if (ap_lists(d, opn, op, operation_fields, ARRAY_LEN(operation_fields), o) < 0)
+		if (ap_lists(d, opn, &op, operation_fields, ARRAY_LEN(operation_fields), o) < 0)
 			return -1;
 	}
 	r->n_to = arr->len;
@@ -218,10 +215,10 @@ static int ap_to(struct ap_dec *d, const struct jnode *arr, const char *rpath, s
 }
 
 /* rules[i].when: {key, values, notValues} conditions. */
-static int ap_when(struct ap_dec *d, const struct jnode *arr, const char *rpath, struct ap_rule *r)
+static int ap_when(struct ap_dec *d, const struct jnode *arr, const struct jpath *rpath,
+		   struct ap_rule *r)
 {
-	char path[AP_PATH_MAX];
-	fmt_buf(path, sizeof(path), "%s.when", rpath);
+	struct jpath pathv = jpath_key(rpath, "when"), *path = &pathv;
 	int t = ap_array(d, arr, path);
 	if (t <= 0)
 		return t;
@@ -233,29 +230,27 @@ static int ap_when(struct ap_dec *d, const struct jnode *arr, const char *rpath,
 		return ap_oom(d, path);
 	const struct jnode *el = jn_first(arr);
 	for (uint32_t k = 0; k < arr->len; k++, el = jn_next(el)) {
-		char ep[AP_PATH_MAX], fp[AP_PATH_MAX];
-		fmt_buf(ep, sizeof(ep), "%s[%u]", path, k);
+		struct jpath ep = jpath_index(path, k), kp = jpath_key(&ep, "key"),
+			     vp = jpath_key(&ep, "values"), np = jpath_key(&ep, "notValues");
 		if (el->type != JT_OBJECT)
-			return ap_type_err(d, ep, "object", el);
+			return ap_type_err(d, &ep, "object", el);
 		struct ap_condition *c = &r->when[k];
 		c->line = el->line;
-		fmt_buf(fp, sizeof(fp), "%s.key", ep);
-		if (ap_string(d, jn_get(el, "key"), fp, &c->key) < 0)
-			return -1;
-		fmt_buf(fp, sizeof(fp), "%s.values", ep);
-		if (ap_strlist(d, jn_get(el, "values"), fp, &c->values) < 0)
-			return -1;
-		fmt_buf(fp, sizeof(fp), "%s.notValues", ep);
-		if (ap_strlist(d, jn_get(el, "notValues"), fp, &c->not_values) < 0)
+		if (ap_string(d, jn_get(el, "key"), &kp, &c->key) < 0 ||
+		    ap_strlist(d, jn_get(el, "values"), &vp, &c->values) < 0 ||
+		    ap_strlist(d, jn_get(el, "notValues"), &np, &c->not_values) < 0)
 			return -1;
 	}
 	r->n_when = arr->len;
 	return 0;
 }
 
+static const struct jpath path_spec = { NULL, "spec", 0 };
+
 static int ap_rules(struct ap_dec *d, const struct jnode *arr, struct authz_view *out)
 {
-	int t = ap_array(d, arr, "spec.rules");
+	struct jpath rules = jpath_key(&path_spec, "rules");
+	int t = ap_array(d, arr, &rules);
 	if (t <= 0)
 		return t;
 	out->has_rules = true;
@@ -263,17 +258,16 @@ static int ap_rules(struct ap_dec *d, const struct jnode *arr, struct authz_view
 		return 0;
 	out->rules = arena_calloc(d->arena, arr->len, sizeof(*out->rules));
 	if (!out->rules)
-		return ap_oom(d, "spec.rules");
+		return ap_oom(d, &rules);
 	const struct jnode *el = jn_first(arr);
 	for (uint32_t i = 0; i < arr->len; i++, el = jn_next(el)) {
-		char rp[AP_PATH_MAX];
-		fmt_buf(rp, sizeof(rp), "spec.rules[%u]", i);
+		struct jpath rp = jpath_index(&rules, i);
 		if (el->type != JT_OBJECT)
-			return ap_type_err(d, rp, "object", el);
+			return ap_type_err(d, &rp, "object", el);
 		struct ap_rule *r = &out->rules[i];
 		r->line = el->line;
-		if (ap_from(d, jn_get(el, "from"), rp, r) < 0 || ap_to(d, jn_get(el, "to"), rp, r) < 0 ||
-		    ap_when(d, jn_get(el, "when"), rp, r) < 0)
+		if (ap_from(d, jn_get(el, "from"), &rp, r) < 0 || ap_to(d, jn_get(el, "to"), &rp, r) < 0 ||
+		    ap_when(d, jn_get(el, "when"), &rp, r) < 0)
 			return -1;
 	}
 	out->n_rules = arr->len;
@@ -283,20 +277,21 @@ static int ap_rules(struct ap_dec *d, const struct jnode *arr, struct authz_view
 /* spec.selector.matchLabels: an object of strings. */
 static int ap_selector(struct ap_dec *d, const struct jnode *sel, struct authz_view *out)
 {
-	int t = ap_object(d, sel, "spec.selector");
+	struct jpath sp = jpath_key(&path_spec, "selector"), mp = jpath_key(&sp, "matchLabels");
+	int t = ap_object(d, sel, &sp);
 	if (t <= 0)
 		return t;
 	const struct jnode *ml = jn_get(sel, "matchLabels");
-	t = ap_object(d, ml, "spec.selector.matchLabels");
+	t = ap_object(d, ml, &mp);
 	if (t <= 0)
 		return t;
 	const struct jnode *k = jn_first(ml);
 	for (uint32_t m = 0; m < ml->len; m++, k = jn_next(k + 1)) {
 		if (k[1].type != JT_STRING) {
-			char key[64], p[AP_PATH_MAX];
+			char key[64];
 			sv_to_buf(sv_make(k->s, k->len, 0), key, sizeof(key));
-			fmt_buf(p, sizeof(p), "spec.selector.matchLabels.%s", key);
-			return ap_type_err(d, p, "string", k + 1);
+			struct jpath kp = jpath_key(&mp, key);
+			return ap_type_err(d, &kp, "string", k + 1);
 		}
 	}
 	out->has_selector = true;
@@ -321,27 +316,32 @@ int authz_decode(struct authz_view *out, const struct jnode *obj, struct arena *
 		return -1;
 	}
 	const struct jnode *spec = jn_get(obj, "spec");
-	int t = ap_object(&d, spec, "spec");
+	struct jpath action = jpath_key(&path_spec, "action"),
+		     provider = jpath_key(&path_spec, "provider"),
+		     provider_name = jpath_key(&provider, "name"),
+		     target_ref = jpath_key(&path_spec, "targetRef"),
+		     target_refs = jpath_key(&path_spec, "targetRefs");
+	int t = ap_object(&d, spec, &path_spec);
 	if (t <= 0)
 		return t;
 	out->spec_line = spec->line;
-	if (ap_string(&d, jn_get(spec, "action"), "spec.action", &out->action) < 0)
+	if (ap_string(&d, jn_get(spec, "action"), &action, &out->action) < 0)
 		return -1;
 	const struct jnode *prov = jn_get(spec, "provider");
-	t = ap_object(&d, prov, "spec.provider");
+	t = ap_object(&d, prov, &provider);
 	if (t < 0)
 		return -1;
-	if (t > 0 && ap_string(&d, jn_get(prov, "name"), "spec.provider.name", &out->provider) < 0)
+	if (t > 0 && ap_string(&d, jn_get(prov, "name"), &provider_name, &out->provider) < 0)
 		return -1;
 	if (ap_selector(&d, jn_get(spec, "selector"), out) < 0)
 		return -1;
 	const struct jnode *tr = jn_get(spec, "targetRef");
-	t = ap_object(&d, tr, "spec.targetRef");
+	t = ap_object(&d, tr, &target_ref);
 	if (t < 0)
 		return -1;
 	out->has_target_refs = t > 0;
 	tr = jn_get(spec, "targetRefs");
-	t = ap_array(&d, tr, "spec.targetRefs");
+	t = ap_array(&d, tr, &target_refs);
 	if (t < 0)
 		return -1;
 	if (t > 0)

@@ -63,6 +63,24 @@ struct sv jn_sv(const struct jnode *n)
 	return sv_make(n->s, n->len, n->line);
 }
 
+size_t jpath_format(const struct jpath *p, char *buf, size_t size)
+{
+	const struct jpath *chain[48];
+	size_t depth = 0, n = 0;
+	for (; p && depth < ARRAY_LEN(chain); p = p->up)
+		chain[depth++] = p;
+	if (size)
+		buf[0] = '\0';
+	while (depth-- > 0 && n + 1 < size) {
+		const struct jpath *c = chain[depth];
+		if (c->key)
+			n += fmt_buf(buf + n, size - n, "%s%s", n ? "." : "", c->key);
+		else
+			n += fmt_buf(buf + n, size - n, "[%u]", c->index);
+	}
+	return n;
+}
+
 /* ---- parser ---- */
 
 struct parser {
@@ -83,21 +101,29 @@ static int fail(struct parser *ps, const char *at, const char *what)
 	return -1;
 }
 
-static int add_node(struct parser *ps, uint8_t type, const char *s, uint32_t len)
+/* Grow the node array (cold path of add_node). */
+static __attribute__((noinline)) int grow_nodes(struct parser *ps)
 {
 	struct jdoc *d = ps->doc;
 	if (d->count >= ps->lim->max_nodes)
 		return fail(ps, ps->p, "too many values");
-	if (d->count == d->cap) {
-		uint32_t cap = d->cap ? d->cap * 2 : 64;
-		if (cap > ps->lim->max_nodes)
-			cap = ps->lim->max_nodes;
-		struct jnode *n = xrealloc(d->nodes, (size_t)cap * sizeof(*n));
-		if (!n)
-			return fail(ps, ps->p, "out of memory");
-		d->nodes = n;
-		d->cap = cap;
-	}
+	uint32_t cap = d->cap ? d->cap * 2 : 64;
+	if (cap > ps->lim->max_nodes)
+		cap = ps->lim->max_nodes;
+	struct jnode *n = xrealloc(d->nodes, (size_t)cap * sizeof(*n));
+	if (!n)
+		return fail(ps, ps->p, "out of memory");
+	d->nodes = n;
+	d->cap = cap;
+	return 0;
+}
+
+static inline int add_node(struct parser *ps, uint8_t type, const char *s, uint32_t len)
+{
+	struct jdoc *d = ps->doc;
+	if (__builtin_expect(d->count == d->cap || d->count >= ps->lim->max_nodes, 0) &&
+	    grow_nodes(ps) < 0)
+		return -1;
 	struct jnode *n = &d->nodes[d->count++];
 	n->type = type;
 	n->len = len;
@@ -186,30 +212,56 @@ static char *put_utf8(char *w, unsigned cp)
 	return w;
 }
 
+/* Bytes a string scan must stop at: '"', '\\', controls (< 0x20) and non-ASCII (>= 0x80). */
+static inline bool plain_byte(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Index of the first byte in the 8 at p that is not plain, or 8 (SWAR: a zero-byte test on
+ * x ^ '"' and x ^ '\\', a less-than test for controls, and the high bit for non-ASCII). */
+static inline unsigned first_special8(const char *p)
+{
+	uint64_t x;
+	memcpy(&x, p, 8);
+	uint64_t q = x ^ (ONES * '"');
+	uint64_t b = x ^ (ONES * '\\');
+	uint64_t t = ((q - ONES) & ~q) | ((b - ONES) & ~b) | (x - ONES * 0x20) | x;
+	t &= HIGHS;
+	if (!t)
+		return 8;
+	return (unsigned)__builtin_ctzll(t) / 8;
+}
+
+/* Advance r past plain bytes (at most to end). */
+static inline const char *skip_plain(const char *r, const char *end)
+{
+	while (end - r >= 8) {
+		unsigned k = first_special8(r);
+		if (k < 8)
+			return r + k;
+		r += 8;
+	}
+	while (r < end && plain_byte((unsigned char)*r))
+		r++;
+	return r;
+}
+
 /* ps->p is at the opening quote. Unescapes in place; adds a JT_STRING node. */
-static int parse_string(struct parser *ps)
+static inline __attribute__((always_inline)) int parse_string(struct parser *ps)
 {
 	char *start = ps->p + 1;
 	char *r = start, *w = start;
 	const char *end = ps->end;
 	for (;;) {
-		/* fast path: plain ASCII, nothing to rewrite */
-		if (r == w) {
-			while (r < end) {
-				unsigned char c = (unsigned char)*r;
-				if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
-					break;
-				r++;
-			}
-			w = r;
-		} else {
-			while (r < end) {
-				unsigned char c = (unsigned char)*r;
-				if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
-					break;
-				*w++ = *r++;
-			}
-		}
+		char *run_end = (char *)skip_plain(r, end);
+		if (w != r)
+			memmove(w, r, (size_t)(run_end - r));
+		w += run_end - r;
+		r = run_end;
 		if (r >= end)
 			return fail(ps, ps->p, "unterminated string");
 		unsigned char c = (unsigned char)*r;
@@ -331,8 +383,8 @@ static int check_duplicates(struct parser *ps, uint32_t oi)
 	const struct jnode *obj = &ps->doc->nodes[oi];
 	if (obj->len < 2)
 		return 0;
-	if (obj->len <= 8) {
-		const struct jnode *keys[8];
+	if (obj->len <= 16) {
+		const struct jnode *keys[16];
 		uint32_t k = 0;
 		for (JN_EACH_MEMBER(obj, key))
 			keys[k++] = key;
@@ -478,7 +530,7 @@ int json_parse(struct jdoc *doc, char *buf, size_t len, const struct jlimits *li
 		return fail(&ps, buf, "out of memory");
 	/* a first guess at the node count saves most reallocations */
 	if (!doc->nodes) {
-		uint32_t guess = (uint32_t)(len / 12 + 16);
+		uint32_t guess = (uint32_t)(len / 8 + 16);
 		if (guess > lim->max_nodes)
 			guess = lim->max_nodes;
 		doc->nodes = xmalloc((size_t)guess * sizeof(*doc->nodes));

@@ -75,6 +75,26 @@ struct sv jn_sv(const struct jnode *n);
 /* For diagnostics: "object", "array", "string", ... */
 const char *jn_type_name(const struct jnode *n);
 
+/* A field path built while a decoder descends, rendered only when an error message needs it
+ * (formatting every path eagerly cost more than parsing). Lives on the stack of the caller. */
+struct jpath {
+	const struct jpath *up;
+	const char *key;   /* a member name, or NULL for an array index */
+	uint32_t index;
+};
+static inline struct jpath jpath_key(const struct jpath *up, const char *key)
+{
+	struct jpath p = { up, key, 0 };
+	return p;
+}
+static inline struct jpath jpath_index(const struct jpath *up, uint32_t index)
+{
+	struct jpath p = { up, NULL, index };
+	return p;
+}
+/* "spec.rules[0].from[1].source" into buf (always terminated); returns its length. */
+size_t jpath_format(const struct jpath *p, char *buf, size_t size);
+
 /* Iterate an array's elements (a container's subtree is contiguous, so it ends at arr + size):
  *   uint32_t i = 0;
  *   for (JN_EACH(arr, el)) { ...; i++; }

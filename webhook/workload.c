@@ -92,12 +92,20 @@ static int decode_containers(const struct jnode *spec, const char *key, const ch
 	}
 	uint32_t i = 0;
 	for (JN_EACH(list, c)) {
-		fmt_buf(p, sizeof p, "%s.%s[%u]", path, key, i);
-		if (c->type != JT_OBJECT)
-			return type_error(err, errlen, p, "object", c);
-		if (get_str(c, "name", &cs[i].name, p, err, errlen) < 0 ||
-		    get_str(c, "restartPolicy", &cs[i].restart_policy, p, err, errlen) < 0)
-			return -1;
+		/* the element's path is formatted only when there is an error to report */
+		const struct jnode *name = jn_get(c, "name"), *rp = jn_get(c, "restartPolicy");
+		bool bad_name = name && name->type != JT_STRING && name->type != JT_NULL;
+		bool bad_rp = rp && rp->type != JT_STRING && rp->type != JT_NULL;
+		if (c->type != JT_OBJECT || bad_name || bad_rp) {
+			fmt_buf(p, sizeof p, "%s.%s[%u]", path, key, i);
+			if (c->type != JT_OBJECT)
+				return type_error(err, errlen, p, "object", c);
+			size_t n = strlen(p);
+			fmt_buf(p + n, sizeof p - n, ".%s", bad_name ? "name" : "restartPolicy");
+			return type_error(err, errlen, p, "string", bad_name ? name : rp);
+		}
+		cs[i].name = jn_sv(name);
+		cs[i].restart_policy = jn_sv(rp);
 		cs[i].line = c->line;
 		i++;
 	}

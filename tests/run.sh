@@ -14,8 +14,8 @@ total_fail=0
 log_dir=build/test-logs
 mkdir -p "$log_dir"
 
-record() { # name output rc
-	local name=$1 out=$2 rc=$3 line p f
+record() { # name output rc seconds
+	local name=$1 out=$2 rc=$3 secs=${4:-0} line p f
 	line=$(printf '%s\n' "$out" | grep -E '^SUITE .*: [0-9]+ passed, [0-9]+ failed' | tail -n 1)
 	if [ -z "$line" ]; then
 		echo "FAIL  $name: no result line (exit $rc)"
@@ -30,7 +30,7 @@ record() { # name output rc
 	fi
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
-	if [ "$f" -eq 0 ]; then echo "ok    $line"; else echo "FAIL  $line"; fi
+	if [ "$f" -eq 0 ]; then echo "ok    $line (${secs}s)"; else echo "FAIL  $line (${secs}s)"; fi
 }
 
 run_pass() { # pass build
@@ -39,20 +39,22 @@ run_pass() { # pass build
 		[ -x "$t" ] || continue
 		name="$pass/$(basename "$t")"
 		logf="$log_dir/$pass-$(basename "$t").log"
+		t0=$(date +%s)
 		out=$(cd "$PWD" && POSTURE_BUILD=$build POSTURE_PASS=$pass timeout 600 "$t" 2>"$logf")
 		rc=$?
 		[ "$rc" -ne 0 ] && tail -n 40 "$logf" >&2
-		record "$name" "$out" "$rc"
+		record "$name" "$out" "$rc" $(( $(date +%s) - t0 ))
 	done
 	for t in tests/suites/*.sh; do
 		[ -f "$t" ] || continue
 		if [ "$pass" != normal ] && grep -q '^# suite: once' "$t"; then continue; fi
 		name="$pass/$(basename "$t" .sh)"
 		logf="$log_dir/$pass-$(basename "$t" .sh).log"
+		t0=$(date +%s)
 		out=$(POSTURE_BUILD=$build POSTURE_PASS=$pass timeout 900 bash "$t" 2>"$logf")
 		rc=$?
 		[ "$rc" -ne 0 ] && tail -n 40 "$logf" >&2
-		record "$name" "$out" "$rc"
+		record "$name" "$out" "$rc" $(( $(date +%s) - t0 ))
 	done
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "buf.h"
 #include "cli.h"
 #include "engine.h"
@@ -37,9 +38,12 @@
  * input error wins because a document that could not be read was not judged: "nothing denied"
  * would not be true. Every finding is still written.
  *
- * Cross-object audit (issue 9): observe() sees every document; the summaries it keeps (today the
- * namespace table) are the inventory a pass in check_finish reads before the last flush. Findings
- * of that pass are written after the per-object ones.
+ * Cross-object audit (issue 9, audit.c): every decoded object of a judged kind and every
+ * ServiceAccount leave a compact summary in the audit (names, label sets, a few flags); at the end
+ * of the input check_finish gives it each namespace's resolved enrolment and runs the pass. Its
+ * findings are written after the per-object ones (in input order of what they are about; those
+ * about a namespace with no Namespace object in the input have no location and come last), then
+ * one notice per audit not checked because the input lacks a kind it needs.
  */
 
 #define NMODES 6
@@ -61,6 +65,7 @@
 
 #define INFO_URI "https://posture.dev"
 #define RULES_URI "https://posture.dev/docs/semantics.md#"
+#define AUDIT_URI "https://posture.dev/docs/audit.md#"
 #define SARIF_SCHEMA "https://json.schemastore.org/sarif-2.1.0.json"
 
 #define SKIP_KIND "kind not judged"
@@ -165,6 +170,9 @@ struct check {
 	uint64_t n_docs, n_judged, n_skipped, n_broken, n_unreadable;
 	uint64_t n_out[4];         /* findings by outcome (enum outcome) */
 	uint64_t n_written;        /* entries written to the JSON/SARIF array */
+	struct audit *audit;       /* owned: the cross-object audit's summaries */
+	const struct audit_notice *notices;   /* borrowed from audit, after check_finish's pass */
+	size_t n_notices;
 	bool oom;
 	struct buf line;           /* one output entry */
 };
@@ -361,8 +369,9 @@ static void write_opening(struct check *c)
 			add_json(b, r->name);
 			buf_adds(b, ",\"shortDescription\":{\"text\":");
 			add_json(b, r->summary);
-			buf_printf(b, "},\"helpUri\":\"" RULES_URI "%s\",\"defaultConfiguration\":{\"level\":\"%s\"}}",
-				   r->name, sarif_action_level(c->o.policy->actions[r->id]));
+			buf_printf(b, "},\"helpUri\":\"%s%s\",\"defaultConfiguration\":{\"level\":\"%s\"}}",
+				   r->kinds ? RULES_URI : AUDIT_URI, r->name,
+				   sarif_action_level(c->o.policy->actions[r->id]));
 		}
 		buf_adds(b, "\n]}},\n\"results\":[");
 	}
@@ -399,19 +408,26 @@ static void emit_finding(struct check *c, const struct rec *r, const struct cfin
 	const char *action = outcome_name(fd.outcome);
 	switch (c->o.format) {
 	case CHECK_TEXT:
-		buf_printf(b, "%s:%u: %s%s", r->file, f->line,
-			   fd.outcome == OUT_WARN ? "warning: " : fd.outcome == OUT_AUDIT ? "audit: " : "", msg);
+		/* a cross-object finding about a namespace with no Namespace object has no location */
+		if (r->file)
+			buf_printf(b, "%s:%u: ", r->file, f->line);
+		buf_printf(b, "%s%s", fd.outcome == OUT_WARN ? "warning: " : fd.outcome == OUT_AUDIT ? "audit: " : "",
+			   msg);
 		if (!b->failed)
 			clean(b->data);   /* one finding, one line: whatever the names hold */
 		buf_addc(b, '\n');
 		break;
 	case CHECK_JSON:
-		buf_adds(b, c->n_written++ ? ",\n{\"file\":" : "\n{\"file\":");
-		add_json(b, r->file);
-		buf_printf(b, ",\"line\":%u,\"doc\":%u", f->line, r->doc);
-		if (r->item >= 0)
-			buf_printf(b, ",\"item\":%lld", (long long)r->item);
-		buf_printf(b, ",\"rule\":\"%s\",\"action\":\"%s\",\"kind\":\"%s\",\"namespace\":",
+		buf_adds(b, c->n_written++ ? ",\n{" : "\n{");
+		if (r->file) {
+			buf_adds(b, "\"file\":");
+			add_json(b, r->file);
+			buf_printf(b, ",\"line\":%u,\"doc\":%u", f->line, r->doc);
+			if (r->item >= 0)
+				buf_printf(b, ",\"item\":%lld", (long long)r->item);
+			buf_addc(b, ',');
+		}
+		buf_printf(b, "\"rule\":\"%s\",\"action\":\"%s\",\"kind\":\"%s\",\"namespace\":",
 			   rule_name(fd.v.rule), action, kind_name(r->kind));
 		add_json(b, r->cluster_scoped ? "" : r->ns->name);
 		buf_adds(b, ",\"name\":");
@@ -436,16 +452,26 @@ static void emit_finding(struct check *c, const struct rec *r, const struct cfin
 		buf_printf(b, ",\"ruleIndex\":%u,\"level\":\"%s\",\"message\":{\"text\":", (unsigned)fd.v.rule,
 			   sarif_level(fd.outcome));
 		add_json(b, msg);
-		buf_adds(b, "},\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":");
-		add_uri(b, r->file);
-		buf_printf(b, "},\"region\":{\"startLine\":%u}}}],\"properties\":{\"action\":\"%s\",\"kind\":\"%s\","
-			   "\"namespace\":", f->line ? f->line : 1, action, kind_name(r->kind));
+		if (r->file) {
+			buf_adds(b, "},\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":");
+			add_uri(b, r->file);
+			buf_printf(b, "},\"region\":{\"startLine\":%u}}}]", f->line ? f->line : 1);
+		} else {
+			/* no file holds it: the namespace, as a logical location */
+			buf_adds(b, "},\"locations\":[{\"logicalLocations\":[{\"name\":");
+			add_json(b, r->ns->name);
+			buf_adds(b, ",\"kind\":\"namespace\"}]}]");
+		}
+		buf_printf(b, ",\"properties\":{\"action\":\"%s\",\"kind\":\"%s\",\"namespace\":", action,
+			   kind_name(r->kind));
 		add_json(b, r->cluster_scoped ? "" : r->ns->name);
 		buf_adds(b, ",\"name\":");
 		add_json(b, r->name);
 		buf_adds(b, ",\"path\":");
 		add_json(b, fd.v.path);
-		buf_printf(b, ",\"doc\":%u}}", r->doc);
+		if (r->file)
+			buf_printf(b, ",\"doc\":%u", r->doc);
+		buf_adds(b, "}}");
 		break;
 	}
 	out_write(c);
@@ -897,6 +923,19 @@ static void observe_namespace(struct check *c, struct ydoc *d, const char *file)
 	resolve_waiting(c, ns);
 }
 
+/* A ServiceAccount: its (namespace, name), for stale-principal. Its namespace is known from here on. */
+static void observe_service_account(struct check *c, const json_t *root)
+{
+	const json_t *meta = json_object_get(root, "metadata");
+	const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace");
+	if (!name || !*name)
+		return;
+	if (!ns || !*ns)
+		ns = "default";
+	if (!ns_get(c, ns) || audit_service_account(c->audit, ns, name) < 0)
+		c->oom = true;
+}
+
 static bool same_verdict(const struct verdict *a, const struct verdict *b)
 {
 	if (a->n != b->n)
@@ -1081,6 +1120,17 @@ static void judge(struct check *c, struct ydoc *d, const char *file, enum kind_i
 		adm.namespace = sv_null;
 	sv_to_buf(cluster ? adm.name : adm.namespace, nsname, sizeof nsname);
 	sv_to_buf(adm.name, name, sizeof name);
+	/* the cross-object audit's summary of it */
+	struct audit_where where = { file, (uint32_t)c->n_docs, ydoc_index(d), ydoc_item(d), ydoc_line(d), 0 };
+	if (k == K_AUTHORIZATIONPOLICY) {
+		const json_t *spec = json_object_get(root, "spec");
+		if (json_is_object(spec))
+			ydoc_key_pos(d, spec, "selector", &where.selector_line, &col);
+	}
+	if (audit_object(c->audit, &s, nsname, name, &where) < 0) {
+		c->oom = true;
+		goto out_release;
+	}
 	struct rec *r = rec_new(c, REC_OBJECT, file, ydoc_index(d), ydoc_item(d), ydoc_line(d), 0);
 	if (!r)
 		goto out_release;
@@ -1149,6 +1199,8 @@ static void observe(struct check *c, struct ydoc *d, const char *file)
 		return;
 	if (strcmp(kind, "Namespace") == 0 && strcmp(api, "v1") == 0)
 		observe_namespace(c, d, file);   /* before judging it: a Namespace's scope is itself */
+	if (strcmp(kind, "ServiceAccount") == 0 && strcmp(api, "v1") == 0)
+		observe_service_account(c, root);   /* for the audit; no rule judges it */
 	if (k != K_UNKNOWN)
 		judge(c, d, file, k);
 	else
@@ -1348,6 +1400,11 @@ struct check *check_new(const struct check_options *o, FILE *out)
 	c->o = *o;
 	c->out = out;
 	buf_init(&c->line, LINE_MAX_OUT);
+	c->audit = audit_new(o->policy);
+	if (!c->audit) {
+		check_free(c);
+		return NULL;
+	}
 	/* --namespace-mode NS=MODE: known before any input; a Namespace object still wins */
 	for (size_t i = 0; i < o->n_ns_modes; i++) {
 		struct nsinfo *ns = ns_get(c, o->ns_modes[i].ns);
@@ -1379,6 +1436,28 @@ static void add_summary_json(struct check *c, struct buf *b, int rc)
 		buf_printf(b, ":%llu", (unsigned long long)c->skips[i].n);
 	}
 	buf_printf(b, "},\"errorsNotListed\":%zu,\"exitStatus\":%d}", c->errors_dropped, rc);
+}
+
+/* The kinds of AUDIT_SAW_* bits, as JSON strings, comma-separated. */
+static void add_missing_kinds(struct buf *b, uint32_t missing)
+{
+	static const struct {
+		uint32_t bit;
+		const char *kinds;
+	} names[] = {
+		{ AUDIT_SAW_NAMESPACE, "\"Namespace\"" },
+		{ AUDIT_SAW_SERVICEACCOUNT, "\"ServiceAccount\"" },
+		{ AUDIT_SAW_AUTHZ, "\"AuthorizationPolicy\"" },
+		{ AUDIT_SAW_PEERAUTHN, "\"PeerAuthentication\"" },
+		{ AUDIT_SAW_WORKLOAD, "\"Pod\",\"Deployment\",\"StatefulSet\",\"DaemonSet\",\"ReplicaSet\",\"Job\","
+				      "\"CronJob\",\"ReplicationController\"" },
+	};
+	bool first = true;
+	for (size_t i = 0; i < ARRAY_LEN(names); i++)
+		if (missing & names[i].bit) {
+			buf_printf(b, "%s%s", first ? "" : ",", names[i].kinds);
+			first = false;
+		}
 }
 
 static void write_closing(struct check *c, int rc)
@@ -1447,16 +1526,100 @@ static void write_closing(struct check *c, int rc)
 		}
 		out_write(c);
 	}
+	/* audits not checked for want of a kind: JSON's notices, SARIF's notifications after the errors */
+	if (c->o.format == CHECK_JSON)
+		buf_adds(b, c->n_errors ? "\n],\n\"notices\":[" : "],\n\"notices\":[");
+	for (size_t i = 0; i < c->n_notices; i++) {
+		const struct audit_notice *n = &c->notices[i];
+		buf_adds(b, i || (c->o.format == CHECK_SARIF && c->n_errors) ? ",\n" : "\n");
+		if (c->o.format == CHECK_JSON) {
+			buf_printf(b, "{\"rule\":\"%s\",\"missingKinds\":[", rule_name(n->rule));
+			add_missing_kinds(b, n->missing);
+			buf_adds(b, "],\"message\":");
+			add_json(b, n->text);
+			buf_addc(b, '}');
+		} else {
+			buf_adds(b, "{\"level\":\"note\",\"message\":{\"text\":");
+			add_json(b, n->text);
+			buf_printf(b, "},\"associatedRule\":{\"id\":\"%s\",\"index\":%u},\"properties\":"
+				   "{\"missingKinds\":[", rule_name(n->rule), (unsigned)n->rule);
+			add_missing_kinds(b, n->missing);
+			buf_adds(b, "]}}");
+		}
+		out_write(c);
+	}
+	bool listed = c->n_notices || (c->o.format == CHECK_SARIF && c->n_errors);
 	if (c->o.format == CHECK_JSON) {
-		buf_adds(b, c->n_errors ? "\n],\n\"summary\":" : "],\n\"summary\":");
+		buf_adds(b, listed ? "\n],\n\"summary\":" : "],\n\"summary\":");
 		add_summary_json(c, b, rc);
 		buf_adds(b, "}\n");
 	} else {
-		buf_adds(b, c->n_errors ? "\n]}],\n\"properties\":{\"summary\":" : "]}],\n\"properties\":{\"summary\":");
+		buf_adds(b, listed ? "\n]}],\n\"properties\":{\"summary\":" : "]}],\n\"properties\":{\"summary\":");
 		add_summary_json(c, b, rc);
 		buf_adds(b, "}}]}\n");
 	}
 	out_write(c);
+}
+
+/* Write a cross-object finding as a record of its own. */
+static void emit_audit_finding(struct check *c, const struct audit_finding *f)
+{
+	struct rec *r = rec_new(c, REC_OBJECT, f->where.file, f->where.doc, f->where.item, f->line, 0);
+	if (!r)
+		return;
+	r->kind = f->kind;
+	r->cluster_scoped = f->kind == K_NAMESPACE;
+	r->ns = ns_get(c, f->ns);
+	r->name = xstrdup(f->name);
+	r->mode = f->mode;
+	struct cfind cf;
+	memset(&cf, 0, sizeof cf);
+	cf.rule = (uint8_t)f->rule;
+	cf.outcome = (uint8_t)f->outcome;
+	cf.line = f->line;
+	cf.path = pool_add(r, f->path);
+	cf.cause = pool_add(r, f->cause);
+	cf.what = pool_add(r, f->what);
+	cf.fix = pool_add(r, f->fix);
+	if (!r->ns || !r->name || r->pool.failed)
+		c->oom = true;
+	else
+		emit_finding(c, r, &cf);
+	rec_free(r);
+}
+
+/* The cross-object audit: every namespace's enrolment as resolved, the pass, its findings, and
+ * (text) its notices; JSON and SARIF write the notices with the closing. */
+static void run_audit(struct check *c)
+{
+	const struct audit_finding *f;
+	size_t n_f;
+	for (size_t i = 0; i < c->ns_cap && !c->oom; i++) {
+		const struct nsinfo *ns = c->ns[i];
+		if (!ns)
+			continue;
+		struct audit_ns facts;
+		memset(&facts, 0, sizeof facts);
+		facts.mode = ns->seen ? ns->mode : ns->has_flag ? ns->flag_mode : c->o.default_mode;
+		/* where the workload rules judge nothing, the namespace's audits do not either */
+		facts.skip = (ns->seen && ns->ignored) || policy_namespace_exempt(c->o.policy, sv_cstr(ns->name)) ||
+			     (c->o.own_namespace && strcmp(c->o.own_namespace, ns->name) == 0);
+		if (audit_namespace(c->audit, ns->name, &facts) < 0)
+			c->oom = true;
+	}
+	if (c->oom || audit_run(c->audit, &f, &n_f, &c->notices, &c->n_notices) < 0) {
+		c->oom = true;
+		c->n_notices = 0;
+		return;
+	}
+	for (size_t i = 0; i < n_f && !c->oom; i++)
+		emit_audit_finding(c, &f[i]);
+	if (c->o.format != CHECK_TEXT)
+		return;
+	for (size_t i = 0; i < c->n_notices; i++) {
+		buf_printf(&c->line, "note: %s\n", c->notices[i].text);
+		out_write(c);
+	}
 }
 
 int check_finish(struct check *c)
@@ -1466,7 +1629,8 @@ int check_finish(struct check *c)
 		if (c->ns[i] && (c->ns[i]->waiting || c->ns[i]->n_deferred))
 			resolve_waiting(c, c->ns[i]);
 	flush(c);
-	/* (issue 9: the cross-object audit pass over the inventory goes here) */
+	if (!c->oom)
+		run_audit(c);
 	int rc = 0;
 	uint64_t findings = c->n_out[OUT_DENY] + c->n_out[OUT_WARN] + c->n_out[OUT_AUDIT];
 	if (c->oom || c->n_broken || c->n_unreadable)
@@ -1503,6 +1667,7 @@ void check_free(struct check *c)
 	for (size_t i = 0; i < c->n_errors; i++)
 		xfree(c->errors[i].msg);
 	xfree(c->errors);
+	audit_free(c->audit);
 	buf_release(&c->line);
 	xfree(c);
 }
@@ -1557,7 +1722,14 @@ static void usage(FILE *to)
 		"\n"
 		"Rules (their actions come from the policy):\n");
 	for (size_t i = 0; i < RULE_COUNT; i++)
-		fprintf(to, "  %-30s %s\n", rule_table[i]->name, rule_table[i]->summary);
+		if (rule_table[i]->kinds)
+			fprintf(to, "  %-30s %s\n", rule_table[i]->name, rule_table[i]->summary);
+	fprintf(to, "\n"
+		"Cross-object audits, over the whole input (docs/audit.md); each runs only when the input\n"
+		"holds the kinds it needs, else a note says which are missing:\n");
+	for (size_t i = 0; i < RULE_COUNT; i++)
+		if (!rule_table[i]->kinds)
+			fprintf(to, "  %-36s %s\n", rule_table[i]->name, rule_table[i]->summary);
 }
 
 static int usage_error(const char *fmt, ...) PRINTF_LIKE(1, 2);

@@ -4,9 +4,9 @@
  * on memory buffers.
  *
  * Memory: one document (or List item) at a time, plus compact summaries that outlive it: a table
- * of namespaces (enrolment from Namespace objects and --namespace-mode) and the findings of objects
- * whose namespace's enrolment is not known yet (see "Namespaces" in check.c). Cross-object audits
- * (issue 9) add their per-object summaries to that inventory and run as one pass at check_finish.
+ * of namespaces (enrolment from Namespace objects and --namespace-mode), the findings of objects
+ * whose namespace's enrolment is not known yet (see "Namespaces" in check.c), and the cross-object
+ * audit's per-object summaries (audit.h), which run as one pass at check_finish.
  *
  * Ownership: every pointer in struct check_options is borrowed and must outlive the struct check;
  * out is borrowed (not closed). */
@@ -48,8 +48,9 @@ void check_path(struct check *c, const char *path);
 /* Read data[0..len) (borrowed for the call) as a file named name. */
 void check_mem(struct check *c, const char *name, const char *data, size_t len);
 /* End of input: resolve the namespaces still unknown, write the rest, the summary and the format's
- * closing. Returns the exit status: 2 if any input error (or OOM), else 1 if any deny finding
- * (with strict: any finding), else 0. Call once. */
+ * closing; before them the cross-object audit's findings and its notes (audits not checked for
+ * want of a kind). Returns the exit status: 2 if any input error (or OOM), else 1 if any deny
+ * finding, cross-object ones included (with strict: any finding), else 0. Call once. */
 int check_finish(struct check *c);
 void check_free(struct check *c);
 

@@ -143,7 +143,7 @@ bool policy_revision_known(const struct policy *p, struct sv rev)
 
 struct perr {
 	uint32_t line, col, seq;
-	char msg[320];
+	char msg[512];   /* room for the list of every rule name */
 };
 
 struct pctx {
@@ -282,7 +282,7 @@ static void unknown_keys(struct pctx *c, const json_t *obj, const char *const *a
 {
 	const char *key;
 	const json_t *v;
-	char list[320], q[64], hint[96];
+	char list[512], q[64], hint[96];
 	json_object_foreach((json_t *)obj, key, v) {
 		size_t i = 0;
 		while (i < n_allowed && strcmp(key, allowed[i]) != 0)
@@ -436,7 +436,7 @@ static void check_rules(struct pctx *c, const json_t *spec)
 	if (!rules)
 		return;
 	const char *names[RULE_COUNT];
-	char list[320], q[64], hint[96];
+	char list[512], q[64], hint[96];
 	for (size_t i = 0; i < RULE_COUNT; i++)
 		names[i] = rule_table[i]->name;
 	const char *name;
@@ -526,7 +526,7 @@ static void check_exemption(struct pctx *c, const json_t *arr, size_t idx, struc
 	if (v) {
 		struct pos p = at_value(c, ex, "rule");
 		const char *names[RULE_COUNT];
-		char list[320];
+		char list[512];
 		for (size_t i = 0; i < RULE_COUNT; i++)
 			names[i] = rule_table[i]->name;
 		if (!json_is_string(v))
@@ -536,8 +536,9 @@ static void check_exemption(struct pctx *c, const json_t *arr, size_t idx, struc
 				quoted(json_string_value(v), q, sizeof q),
 				one_of(names, RULE_COUNT, list, sizeof list));
 	}
-	/* the kinds an exemption of this rule may name: those it judges (an unknown rule: workloads) */
-	uint32_t kinds = r ? r->kinds : KINDS_WORKLOAD;
+	/* the kinds an exemption of this rule may name: those it judges, or for a cross-object audit
+	 * the kinds its findings are about (an unknown rule: workloads) */
+	uint32_t kinds = r ? (r->kinds ? r->kinds : r->exempt_kinds) : KINDS_WORKLOAD;
 	bool workload_rule = (kinds & KINDS_WORKLOAD) != 0;
 	const char *ns = NULL, *name = NULL, *sa = NULL, *reason = NULL, *kind = NULL;
 	if ((v = json_object_get(ex, "namespace")))
@@ -758,7 +759,7 @@ static void write_errors(struct pctx *c, char *err, size_t errlen)
 	size_t len = 0;
 	err[0] = '\0';
 	for (size_t i = 0; i < c->n; i++) {
-		char line[512], rest[64];
+		char line[640], rest[64];
 		size_t n = fmt_buf(line, sizeof line, "%s:%u:%u: %s", c->name, c->errs[i].line,
 				   c->errs[i].col, c->errs[i].msg);
 		size_t rn = i + 1 < c->n ? fmt_buf(rest, sizeof rest, "\n... and %zu more errors",

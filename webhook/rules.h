@@ -52,11 +52,13 @@ struct rule_def {
 	enum rule_id id;
 	const char *name;          /* "default-service-account" */
 	const char *summary;       /* one line for --help and docs */
-	uint32_t kinds;            /* KIND_BIT mask of the kinds it judges */
+	uint32_t kinds;            /* KIND_BIT mask of the kinds it judges; 0 for the cross-object
+				    * audits of `posture check` (audit.c), which judge no admission */
+	uint32_t exempt_kinds;     /* kinds an exemption may name when kinds is 0 (else kinds) */
 	bool workload_scoped;      /* skips exempt namespaces, the webhook's own, mirror pods (for a
 				    * Namespace: when its own name is exempt or the webhook's) */
 	enum action default_action;
-	void (*check)(const struct rule_ctx *ctx, struct violations *out);
+	void (*check)(const struct rule_ctx *ctx, struct violations *out);   /* NULL when kinds is 0 */
 };
 
 extern const struct rule_def *const rule_table[RULE_COUNT];
@@ -74,5 +76,11 @@ extern const struct rule_def rule_peer_authn_mtls;
 extern const struct rule_def rule_namespace_enrolment;
 extern const struct rule_def rule_destination_rule_tls;
 extern const struct rule_def rule_gateway_bypass;
+/* rules/cross_object.c: the cross-object audits (their logic is audit.c's) */
+extern const struct rule_def rule_namespace_default_deny;
+extern const struct rule_def rule_namespace_strict_mtls;
+extern const struct rule_def rule_authz_orphan_selector;
+extern const struct rule_def rule_stale_principal;
+extern const struct rule_def rule_workload_unreachable;
 
 #endif

@@ -30,7 +30,11 @@ SCHEMA = {
     "region": (set(), {"startLine", "startColumn", "endLine", "endColumn", "properties"}),
     "invocation": ({"executionSuccessful"}, {"executionSuccessful", "exitCode", "toolExecutionNotifications",
                                              "commandLine", "arguments", "properties"}),
-    "notification": ({"message"}, {"message", "level", "locations", "properties"}),
+    "notification": ({"message"}, {"message", "level", "locations", "descriptor", "associatedRule",
+                                   "timeUtc", "threadId", "exception", "properties"}),
+    "reportingDescriptorReference": (set(), {"id", "index", "guid", "toolComponent", "properties"}),
+    "logicalLocation": (set(), {"name", "index", "fullyQualifiedName", "decoratedName", "parentIndex",
+                                "kind", "properties"}),
 }
 problems = []
 
@@ -63,6 +67,9 @@ def message(v, where, multiformat=False):
 def location(v, where):
     if not obj("location", v, where):
         return
+    for i, ll in enumerate(arr(v.get("logicalLocations", []), where + ".logicalLocations")):
+        if obj("logicalLocation", ll, f"{where}.logicalLocations[{i}]") and not isinstance(ll.get("name", ""), str):
+            problems.append(f"{where}.logicalLocations[{i}]: name is not a string")
     pl = v.get("physicalLocation")
     if pl is not None and obj("physicalLocation", pl, where + ".physicalLocation"):
         al = pl.get("artifactLocation")
@@ -124,6 +131,10 @@ def main():
                         problems.append(f"{nw}: level {n['level']!r}")
                     for m, loc in enumerate(arr(n.get("locations", []), nw + ".locations")):
                         location(loc, f"{nw}.locations[{m}]")
+                    ar = n.get("associatedRule")
+                    if ar is not None and obj("reportingDescriptorReference", ar, nw + ".associatedRule"):
+                        if "index" in ar and not (0 <= ar["index"] < len(ids) and ids[ar["index"]] == ar.get("id")):
+                            problems.append(f"{nw}.associatedRule: index {ar['index']} does not name id {ar.get('id')!r}")
     for p in problems:
         print(p)
     return 1 if problems else 0

@@ -19,7 +19,15 @@
 /* the mesh posture rules of issue 9, as `posture policy check` lists them at their default */
 #define NEW_RULES_WARN                                                                        \
 	"peer-authentication-mtls=warn, namespace-enrolment=warn, destination-rule-tls=warn, "   \
-	"gateway-bypass=warn"
+	"gateway-bypass=warn, " AUDIT_RULES
+/* the cross-object audits of issue 9 at their default: warn, and audit for the noisy one */
+#define AUDIT_RULES                                                                           \
+	"namespace-default-deny=warn, namespace-strict-mtls=warn, "                               \
+	"authorization-policy-orphan-selector=warn, stale-principal=warn, workload-unreachable=audit"
+#define ALL_RULE_NAMES                                                                        \
+	"default-service-account, mesh-injection, authorization-policy-wildcard, peer-authentication-mtls, " \
+	"namespace-enrolment, destination-rule-tls, gateway-bypass, namespace-default-deny, "     \
+	"namespace-strict-mtls, authorization-policy-orphan-selector, stale-principal or workload-unreachable"
 
 static char err[8192];
 
@@ -93,8 +101,10 @@ static void test_defaults_equal_default_yaml(void)
 	CHECK_INT(def->n_revisions, 0);
 	for (size_t i = 0; i < RULE_COUNT; i++) {
 		CHECK_INT(def->actions[i], rule_table[i]->default_action);
-		/* the workload and authorization rules deny; the mesh posture rules (issue 9) warn */
-		CHECK_INT(file->actions[i], i <= RULE_AUTHZ_WILDCARD ? ACTION_DENY : ACTION_WARN);
+		/* the workload and authorization rules deny; the mesh posture rules (issue 9) warn, but
+		 * workload-unreachable (noisy: clients need no ALLOW policy) only audits */
+		CHECK_INT(file->actions[i], i <= RULE_AUTHZ_WILDCARD ? ACTION_DENY
+					    : i == RULE_WORKLOAD_UNREACHABLE ? ACTION_AUDIT : ACTION_WARN);
 	}
 	CHECK(!def->allow_pod_ambient && !def->allow_manual_injection && !def->require_source);
 	CHECK_INT(def->n_exemptions, 0);
@@ -110,7 +120,8 @@ static void test_rollout_and_example(void)
 	CHECK(roll != NULL);
 	if (roll) {
 		for (size_t i = 0; i < RULE_COUNT; i++) {
-			CHECK_INT(roll->actions[i], ACTION_WARN);
+			/* every rule warns, none louder than in production */
+			CHECK_INT(roll->actions[i], def->actions[i] == ACTION_AUDIT ? ACTION_AUDIT : ACTION_WARN);
 			roll->actions[i] = def->actions[i];
 		}
 		check_same(def, roll);   /* otherwise the production policy */
@@ -130,7 +141,7 @@ static void test_rollout_and_example(void)
 			CHECK_STR(ex->exemptions[1].service_account, "default");
 			CHECK_INT(ex->exemptions[2].rule, RULE_AUTHZ_WILDCARD);
 			CHECK_STR(ex->exemptions[2].kind, "AuthorizationPolicy");
-			CHECK_INT(ex->exemptions[2].line, 93);
+			CHECK_INT(ex->exemptions[2].line, 119);
 			CHECK_INT(ex->exemptions[3].rule, RULE_GATEWAY_BYPASS);
 			CHECK_STR(ex->exemptions[3].kind, "Service");
 		}
@@ -210,6 +221,43 @@ static void test_each_option(void)
 		CHECK_STR(p->exemptions[3].kind, "Service");
 	}
 	policy_unref(p);
+	/* the cross-object audits: an action each, and exemptions naming what their findings are about */
+	p = mem(HEADER "spec:\n  rules:\n    namespace-default-deny: {action: deny}\n"
+		"    namespace-strict-mtls: {action: audit}\n    authorization-policy-orphan-selector: {action: 'off'}\n"
+		"    stale-principal: {}\n    workload-unreachable: {action: warn}\n  exemptions:\n"
+		"  - {rule: namespace-default-deny, namespace: lab, kind: Namespace, name: lab, reason: r}\n"
+		"  - {rule: namespace-strict-mtls, namespace: lab, kind: Namespace, name: lab, reason: r}\n"
+		"  - {rule: authorization-policy-orphan-selector, namespace: a, kind: AuthorizationPolicy, name: p, reason: r}\n"
+		"  - {rule: stale-principal, namespace: a, kind: AuthorizationPolicy, name: p, reason: r}\n"
+		"  - {rule: workload-unreachable, namespace: a, kind: Deployment, name: w, serviceAccount: w, reason: r}\n");
+	CHECK(p && p->n_exemptions == 5);
+	if (p) {
+		CHECK_INT(p->actions[RULE_NAMESPACE_DEFAULT_DENY], ACTION_DENY);
+		CHECK_INT(p->actions[RULE_NAMESPACE_STRICT_MTLS], ACTION_AUDIT);
+		CHECK_INT(p->actions[RULE_AUTHZ_ORPHAN_SELECTOR], ACTION_OFF);
+		CHECK_INT(p->actions[RULE_STALE_PRINCIPAL], ACTION_WARN);
+		CHECK_INT(p->actions[RULE_WORKLOAD_UNREACHABLE], ACTION_WARN);
+	}
+	if (p && p->n_exemptions == 5) {
+		CHECK_STR(p->exemptions[0].kind, "Namespace");
+		CHECK_STR(p->exemptions[2].kind, "AuthorizationPolicy");
+		CHECK_STR(p->exemptions[4].kind, "Deployment");
+		CHECK_STR(p->exemptions[4].service_account, "w");
+	}
+	policy_unref(p);
+	/* ... and no other kind */
+	p = mem(HEADER "spec:\n  exemptions:\n"
+		"  - {rule: namespace-default-deny, namespace: a, kind: Deployment, name: w, reason: r}\n"
+		"  - {rule: stale-principal, namespace: a, kind: Namespace, name: a, reason: r}\n"
+		"  - {rule: stale-principal, namespace: a, kind: AuthorizationPolicy, name: p, serviceAccount: s, reason: r}\n"
+		"  - {rule: workload-unreachable, namespace: a, kind: AuthorizationPolicy, name: p, reason: r}\n");
+	CHECK(p == NULL);
+	CHECK_STR(err, "mem.yaml:5:56: kind 'Deployment' cannot be exempted from namespace-default-deny; expected Namespace\n"
+		       "mem.yaml:6:49: kind 'Namespace' cannot be exempted from stale-principal; expected AuthorizationPolicy\n"
+		       "mem.yaml:7:95: serviceAccount applies to workload rules only, not to stale-principal\n"
+		       "mem.yaml:8:54: kind 'AuthorizationPolicy' is not a workload kind; expected Pod, Deployment, "
+		       "StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or ReplicationController");
+	policy_unref(p);
 }
 
 static const struct {
@@ -226,8 +274,7 @@ static const struct {
 	  P "bad-exemption-kinds.yaml:7:50: kind 'AuthorizationPolicy' is not a workload kind; expected Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or ReplicationController\n"
 	  P "bad-exemption-kinds.yaml:8:113: serviceAccount applies to workload rules only, not to authorization-policy-wildcard\n"
 	  P "bad-exemption-kinds.yaml:9:50: kind 'deployment' is not a workload kind; expected Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or ReplicationController\n"
-	  P "bad-exemption-kinds.yaml:10:14: unknown rule 'istio-injection'; expected default-service-account, mesh-injection, authorization-policy-wildcard, peer-authentication-mtls, "
-	  "namespace-enrolment, destination-rule-tls or gateway-bypass\n"
+	  P "bad-exemption-kinds.yaml:10:14: unknown rule 'istio-injection'; expected " ALL_RULE_NAMES "\n"
 	  P "bad-exemption-kinds.yaml:10:78: unknown key 'owner' in exemptions[5]; expected rule, namespace, kind, name, serviceAccount or reason\n"
 	  P "bad-exemption-kinds.yaml:11:7: exemption: expected a mapping with rule, namespace, kind, name and reason, found a string"
 	},
@@ -286,10 +333,8 @@ static const struct {
 	  P "two-documents.yaml:6:1: expected a single document, found another one"
 	},
 	{ "unknown-rule.yaml",
-	  P "unknown-rule.yaml:5:5: unknown rule 'default-serviceaccount' (did you mean 'default-service-account'?); expected default-service-account, mesh-injection, authorization-policy-wildcard, peer-authentication-mtls, "
-	  "namespace-enrolment, destination-rule-tls or gateway-bypass\n"
-	  P "unknown-rule.yaml:6:5: unknown rule 'pod-security'; expected default-service-account, mesh-injection, authorization-policy-wildcard, peer-authentication-mtls, "
-	  "namespace-enrolment, destination-rule-tls or gateway-bypass"
+	  P "unknown-rule.yaml:5:5: unknown rule 'default-serviceaccount' (did you mean 'default-service-account'?); expected " ALL_RULE_NAMES "\n"
+	  P "unknown-rule.yaml:6:5: unknown rule 'pod-security'; expected " ALL_RULE_NAMES
 	},
 	{ "unknown-spec-key.yaml",
 	  P "unknown-spec-key.yaml:4:3: unknown key 'exemptNamespace' in spec (did you mean 'exemptNamespaces'?); expected rootNamespace, exemptNamespaces, enforceOnControllerObjects, revisions, rules or exemptions"

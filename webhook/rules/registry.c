@@ -9,6 +9,11 @@ const struct rule_def *const rule_table[RULE_COUNT] = {
 	[RULE_NAMESPACE_ENROLMENT] = &rule_namespace_enrolment,
 	[RULE_DESTINATION_RULE_TLS] = &rule_destination_rule_tls,
 	[RULE_GATEWAY_BYPASS] = &rule_gateway_bypass,
+	[RULE_NAMESPACE_DEFAULT_DENY] = &rule_namespace_default_deny,
+	[RULE_NAMESPACE_STRICT_MTLS] = &rule_namespace_strict_mtls,
+	[RULE_AUTHZ_ORPHAN_SELECTOR] = &rule_authz_orphan_selector,
+	[RULE_STALE_PRINCIPAL] = &rule_stale_principal,
+	[RULE_WORKLOAD_UNREACHABLE] = &rule_workload_unreachable,
 };
 
 const struct rule_def *rule_by_name(const char *name)

@@ -1744,17 +1744,6 @@ static int usage_error(const char *fmt, ...)
 	return 2;
 }
 
-/* A DNS-1123 label: what a namespace name is. */
-static bool dns_label(const char *s, size_t n)
-{
-	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
-
 /* A flag with a value: "--name VALUE", "--name=VALUE" (and "-o VALUE", "-oVALUE" for short).
  * Returns 1 and sets *val when argv[*i] is that flag, 0 when it is not, -1 when the value is
  * missing. */
@@ -1820,7 +1809,7 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 		} else if ((f = flag_value(argc, argv, &i, "--own-namespace", NULL, &val)) != 0) {
 			if (f < 0)
 				return usage_error("%s needs a value", arg);
-			if (!dns_label(val, strlen(val)))
+			if (!dns1123_label(val, strlen(val)))
 				return usage_error("--own-namespace: \"%s\" is not a namespace name", val);
 			o->own_namespace = val;
 		} else if ((f = flag_value(argc, argv, &i, "--output", "-o", &val)) != 0) {
@@ -1840,7 +1829,7 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 			const char *eq = strchr(val, '=');
 			const char *mode = eq ? eq + 1 : val;
 			struct nsmode m;
-			if (eq && !dns_label(val, (size_t)(eq - val)))
+			if (eq && !dns1123_label(val, (size_t)(eq - val)))
 				return usage_error("--namespace-mode: \"%.*s\" is not a namespace name",
 						   (int)(eq - val), val);
 			if (nsmode_parse(mode, strlen(mode), &m) < 0)

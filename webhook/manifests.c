@@ -786,16 +786,6 @@ static void usage(FILE *to)
 		"Exit status: 0 printed; 2 bad flags, an unreadable or invalid policy or CA file.\n");
 }
 
-static bool dns_label(const char *s, size_t n)
-{
-	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
-
 /* A DNS subdomain of at least two labels (entry names add one: the apiserver wants three). */
 static bool dns_name(const char *s)
 {
@@ -805,7 +795,7 @@ static bool dns_name(const char *s)
 	while (*s) {
 		const char *dot = strchr(s, '.');
 		size_t len = dot ? (size_t)(dot - s) : strlen(s);
-		if (!dns_label(s, len))
+		if (!dns1123_label(s, len))
 			return false;
 		labels++;
 		s += len;
@@ -835,7 +825,7 @@ static bool label_value(const char *s)
 static int check_policy_values(const struct policy *p)
 {
 	for (size_t i = 0; i < p->n_exempt_namespaces; i++) {
-		if (!dns_label(p->exempt_namespaces[i], strlen(p->exempt_namespaces[i]))) {
+		if (!dns1123_label(p->exempt_namespaces[i], strlen(p->exempt_namespaces[i]))) {
 			fprintf(stderr, "posture manifests: %s: exemptNamespaces: \"%s\" is not a namespace name\n",
 				p->source, p->exempt_namespaces[i]);
 			return -1;
@@ -955,11 +945,11 @@ static int parse_flags(int argc, char **argv, struct opts *o)
 			*(const char **)((char *)o + flags[f].off) = val;
 		}
 	}
-	if (!dns_label(o->ns, strlen(o->ns))) {
+	if (!dns1123_label(o->ns, strlen(o->ns))) {
 		fprintf(stderr, "posture manifests: --namespace: \"%s\" is not a namespace name\n", o->ns);
 		return 2;
 	}
-	if (!dns_label(o->service, strlen(o->service))) {
+	if (!dns1123_label(o->service, strlen(o->service))) {
 		fprintf(stderr, "posture manifests: --service: \"%s\" is not a Service name\n", o->service);
 		return 2;
 	}

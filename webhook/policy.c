@@ -219,20 +219,6 @@ static struct pos at_index(const struct pctx *c, const json_t *arr, size_t i)
 	return p;
 }
 
-static const char *type_of(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "a mapping";
-	case JSON_ARRAY: return "a sequence";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL: return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	default: return "null";
-	}
-}
-
 /* Text of a user's string for a message: at most 60 bytes, control bytes as '?'. */
 static const char *quoted(const char *s, char *buf, size_t size)
 {
@@ -317,38 +303,10 @@ static const json_t *member(struct pctx *c, const json_t *obj, const char *key, 
 		else if (json_is_string(v) && want == JSON_TRUE)
 			fmt_buf(hint, sizeof hint, " '%s' (this file is YAML 1.2: only unquoted true "
 				"and false are booleans)", quoted(json_string_value(v), q, sizeof q));
-		perr_at(c, p.line, p.col, "%s: expected %s, found %s%s", key, what, type_of(v), hint);
+		perr_at(c, p.line, p.col, "%s: expected %s, found %s%s", key, what, yaml_type_phrase(v), hint);
 		return NULL;
 	}
 	return v;
-}
-
-/* DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters. */
-static bool dns_label(const char *s, size_t n)
-{
-	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
-
-/* DNS-1123 subdomain: labels joined by '.', at most 253 characters. */
-static bool dns_subdomain(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 253)
-		return false;
-	for (const char *p = s;;) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		if (!dns_label(p, len))
-			return false;
-		if (!dot)
-			return true;
-		p = dot + 1;
-	}
 }
 
 #define LABEL_RULE "lowercase letters, digits and '-', at most 63, starting and ending alphanumeric"
@@ -360,12 +318,12 @@ static const char *name_value(struct pctx *c, const json_t *v, struct pos p, con
 {
 	char q[64];
 	if (!json_is_string(v)) {
-		perr_at(c, p.line, p.col, "%s: expected a string, found %s", what, type_of(v));
+		perr_at(c, p.line, p.col, "%s: expected a string, found %s", what, yaml_type_phrase(v));
 		return NULL;
 	}
 	const char *s = json_string_value(v);
 	if (strlen(s) != json_string_length(v) ||
-	    !(subdomain ? dns_subdomain(s) : dns_label(s, strlen(s)))) {
+	    !(subdomain ? dns1123_subdomain(s) : dns1123_label(s, strlen(s)))) {
 		perr_at(c, p.line, p.col, "invalid %s '%s' (expected %s)", what, quoted(s, q, sizeof q),
 			subdomain ? SUBDOMAIN_RULE : "a DNS-1123 label: " LABEL_RULE);
 		return NULL;
@@ -456,7 +414,7 @@ static void check_rules(struct pctx *c, const json_t *spec)
 		if (!json_is_object(cfg)) {
 			struct pos p = at_value(c, rules, name);
 			perr_at(c, p.line, p.col, "rule %s: expected a mapping (action and options), "
-				"found %s", name, type_of(cfg));
+				"found %s", name, yaml_type_phrase(cfg));
 			continue;
 		}
 		char where[96];
@@ -482,7 +440,7 @@ static void check_rules(struct pctx *c, const json_t *spec)
 		enum action act;
 		if (!json_is_string(a)) {
 			perr_at(c, p.line, p.col, "rule %s: action: expected deny, warn, audit or off, "
-				"found %s", name, type_of(a));
+				"found %s", name, yaml_type_phrase(a));
 			continue;
 		}
 		if (action_parse(json_string_value(a), &act) < 0) {
@@ -506,7 +464,7 @@ static void check_exemption(struct pctx *c, const json_t *arr, size_t idx, struc
 	*ok = false;
 	if (!json_is_object(ex)) {
 		perr_at(c, at.line, at.col, "exemption: expected a mapping with rule, namespace, kind, "
-			"name and reason, found %s", type_of(ex));
+			"name and reason, found %s", yaml_type_phrase(ex));
 		return;
 	}
 	fmt_buf(where, sizeof where, "exemptions[%zu]", idx);
@@ -530,7 +488,7 @@ static void check_exemption(struct pctx *c, const json_t *arr, size_t idx, struc
 		for (size_t i = 0; i < RULE_COUNT; i++)
 			names[i] = rule_table[i]->name;
 		if (!json_is_string(v))
-			perr_at(c, p.line, p.col, "rule: expected a string, found %s", type_of(v));
+			perr_at(c, p.line, p.col, "rule: expected a string, found %s", yaml_type_phrase(v));
 		else if (!(r = rule_by_name(json_string_value(v))))
 			perr_at(c, p.line, p.col, "unknown rule '%s'; expected %s",
 				quoted(json_string_value(v), q, sizeof q),
@@ -564,7 +522,7 @@ static void check_exemption(struct pctx *c, const json_t *arr, size_t idx, struc
 		char list[320];
 		enum kind_id k = json_is_string(v) ? kind_by_name(json_string_value(v)) : K_UNKNOWN;
 		if (!json_is_string(v))
-			perr_at(c, p.line, p.col, "kind: expected a string, found %s", type_of(v));
+			perr_at(c, p.line, p.col, "kind: expected a string, found %s", yaml_type_phrase(v));
 		else if (k != K_UNKNOWN && (kinds & KIND_BIT(k)))
 			kind = kind_name(k);
 		else if (workload_rule)
@@ -586,7 +544,7 @@ static void check_exemption(struct pctx *c, const json_t *arr, size_t idx, struc
 	if ((v = json_object_get(ex, "reason"))) {
 		struct pos p = at_value(c, ex, "reason");
 		if (!json_is_string(v)) {
-			perr_at(c, p.line, p.col, "reason: expected a string, found %s", type_of(v));
+			perr_at(c, p.line, p.col, "reason: expected a string, found %s", yaml_type_phrase(v));
 		} else {
 			const char *s = json_string_value(v);
 			while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
@@ -712,7 +670,7 @@ static void fixed_string(struct pctx *c, const json_t *root, const char *key, co
 		if (json_is_string(v))
 			fmt_buf(got, sizeof got, "'%s'", quoted(json_string_value(v), q, sizeof q));
 		else
-			fmt_buf(got, sizeof got, "%s", type_of(v));
+			fmt_buf(got, sizeof got, "%s", yaml_type_phrase(v));
 		perr_at(c, p.line, p.col, "unsupported %s %s (expected %s)", key, got, want);
 	}
 }
@@ -722,7 +680,7 @@ static void check_root(struct pctx *c, const json_t *root)
 	if (!json_is_object(root)) {
 		struct pos p = at_node(c, root);
 		perr_at(c, p.line, p.col, "expected a mapping with apiVersion, kind and spec, found %s",
-			type_of(root));
+			yaml_type_phrase(root));
 		return;
 	}
 	unknown_keys(c, root, top_keys, ARRAY_LEN(top_keys), "the policy");

@@ -100,6 +100,12 @@ void sv_to_buf(struct sv s, char *buf, size_t size);
  * with a one-line reason in err ("FILE: No such file or directory", "FILE: larger than N bytes"). */
 char *file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
+/* DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63) over s[0..n): namespace and Service
+ * names. */
+bool dns1123_label(const char *s, size_t n);
+/* DNS-1123 subdomain (labels joined by '.', at most 253): most object names. */
+bool dns1123_subdomain(const char *s);
+
 /* Monotonic time in microseconds. */
 uint64_t now_us(void);
 

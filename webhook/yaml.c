@@ -928,7 +928,7 @@ static void fmt_float32(char *buf, size_t size, double v)
 	}
 }
 
-static const char *type_name(const json_t *v)
+const char *yaml_type_phrase(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "a mapping";
@@ -1003,7 +1003,7 @@ static int key_from_node(struct ybuild *b, struct yframe *f, const json_t *v, ui
 	default:
 		return berr(b, line, col, B_ERR,
 			    "expected a scalar mapping key, found %s (complex keys are not supported)",
-			    type_name(v));
+			    yaml_type_phrase(v));
 	}
 }
 
@@ -1164,7 +1164,7 @@ static int apply_merges(struct ybuild *b, const struct yframe *fr)
 				if (!json_is_object(s->node)) {
 					st = berr(b, s->line, s->col, B_ERR,
 						  "merge key << expects mappings, found %s",
-						  type_name(s->node));
+						  yaml_type_phrase(s->node));
 					break;
 				}
 				s->flags |= E_PASS;
@@ -1174,7 +1174,7 @@ static int apply_merges(struct ybuild *b, const struct yframe *fr)
 		} else {
 			st = berr(b, e->line, e->col, B_ERR,
 				  "merge key << expects a mapping or a sequence of mappings, found %s",
-				  type_name(v));
+				  yaml_type_phrase(v));
 		}
 		i = next;
 	}

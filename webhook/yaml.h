@@ -162,7 +162,10 @@ bool ydoc_index_pos(const struct ydoc *d, const json_t *arr, size_t i, uint32_t 
  * rather than a wrong line, until the next container call resynchronises. */
 uint32_t ydoc_line_fn(void *ctx, const json_t *node);
 
-void ydoc_free(struct ydoc *d);   /* NULL is fine */
+void ydoc_free(struct ydoc *d);
+
+/* "a mapping", "a sequence", "a string", "a number", "a boolean" or "null": for messages. */
+const char *yaml_type_phrase(const json_t *v);   /* NULL is fine */
 
 /* Test support: how many struct ydoc exist right now (in this process). */
 long ydoc_live(void);

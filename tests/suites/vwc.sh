@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# suite: once   (the partition proof is Python; the renderer runs under ASan in test_manifests)
 # vwc.sh - the rendered ValidatingWebhookConfiguration, evaluated the way the apiserver does over
 # a table of namespaces, requesters, resources and operations (vwc_partition.py says how).
 # Prints "SUITE vwc: P passed, F failed".

@@ -371,13 +371,20 @@ static size_t object_ref(const struct admission *adm, char *buf, size_t size)
 	return fmt_buf(buf, size, "%s %s", kind_name(adm->kind), name);
 }
 
-/* A finding is one line: names and values quoted from a hostile request may hold a newline or
- * other control bytes (the apiserver validates names, but the webhook does not rely on it). */
+/* A finding is one line of valid UTF-8: names and values quoted from a hostile request may hold a
+ * newline or other control bytes (the apiserver validates names; the webhook does not rely on it),
+ * and a cut (a length cap) may split a character. Each such byte becomes '?', so the text keeps
+ * its length when it is JSON-encoded (an invalid byte would become a 3-byte U+FFFD there). */
 static size_t one_line(char *buf, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-			buf[i] = '?';
+	unsigned char *p = (unsigned char *)buf;
+	for (size_t i = 0; i < n;) {
+		size_t k = p[i] < 0x20 || p[i] == 0x7f ? 0 : utf8_seq(p + i, n - i);
+		if (k)
+			i += k;
+		else
+			p[i++] = '?';
+	}
 	return n;
 }
 
@@ -433,6 +440,7 @@ void verdict_format_denial(const struct verdict *v, const struct admission *adm,
 			/* a single very long line: cut it rather than show nothing */
 			n = DENIAL_MAX - reserve;
 			memcpy(line + n - 3, "...", 3);
+			one_line(line, n - 3);   /* a character split by the cut */
 		}
 		if (shown)
 			buf_addc(out, '\n');

@@ -5,7 +5,11 @@
  * where they lie, so a review costs a few allocations in all. It is as strict as jansson with
  * JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL: RFC 8259 grammar, UTF-8 validated, no lone surrogates,
  * duplicate keys refused. Numbers are checked against the grammar but never converted, so large
- * integers that jansson refuses are accepted (as Go's decoder, which the apiserver uses, does). */
+ * integers that jansson refuses are accepted (as Go's decoder, which the apiserver uses, does).
+ * The other differences (tests/fuzz/fuzz_json.c checks the two parsers agree on everything else):
+ * "\u0000" in an object key is accepted (jansson refuses it; keys carry lengths here); a raw NUL
+ * byte right after a number or literal is refused (jansson 2.14 skips it: "[1\0]" loads as [1]);
+ * nesting stops at jlimits.max_depth (jansson: 2048). */
 #include "json.h"
 
 #include <stdio.h>
@@ -167,31 +171,6 @@ static int read_hex4(struct parser *ps, const char *q, unsigned *out)
 	return 0;
 }
 
-/* Length of a valid UTF-8 sequence starting at s (first byte >= 0x80), or 0. */
-static size_t utf8_len(const unsigned char *s, const unsigned char *end)
-{
-	unsigned c = s[0];
-	size_t avail = (size_t)(end - s);
-	if (c >= 0xC2 && c <= 0xDF)
-		return avail >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-	if (c >= 0xE0 && c <= 0xEF) {
-		if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-			return 0;
-		if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-		    (s[3] & 0xC0) != 0x80)
-			return 0;
-		if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 static char *put_utf8(char *w, unsigned cp)
 {
 	if (cp < 0x80) {
@@ -274,7 +253,7 @@ static inline __attribute__((always_inline)) int parse_string(struct parser *ps)
 		if (c < 0x20)
 			return fail(ps, r, "control character in string");
 		if (c >= 0x80) {
-			size_t n = utf8_len((const unsigned char *)r, (const unsigned char *)end);
+			size_t n = utf8_seq((const unsigned char *)r, (size_t)(end - r));
 			if (!n)
 				return fail(ps, r, "invalid UTF-8 in string");
 			if (w != r)

@@ -23,18 +23,20 @@ bool sv_contains_byte(struct sv s, char c)
 
 /* ---- allocation hooks ---- */
 
-static atomic_long alloc_count;
-static atomic_long alloc_fail_at;   /* fail when alloc_count reaches this; 0 = never */
-static atomic_bool alloc_did_fail;
-static atomic_long alloc_bytes;     /* bytes asked for (a realloc counts its new size) */
+/* Counters are per thread (a test or benchmark counts on its own thread, and the server's hot
+ * path pays no locked instruction per allocation); the failure point is global. */
+static _Thread_local long alloc_count;
+static _Thread_local long alloc_bytes;   /* bytes asked for (a realloc counts its new size) */
+static _Thread_local bool alloc_did_fail;
+static atomic_long alloc_fail_at;        /* fail when alloc_count reaches this; 0 = never */
 
-static bool alloc_should_fail(size_t bytes)
+static inline bool alloc_should_fail(size_t bytes)
 {
-	atomic_fetch_add_explicit(&alloc_bytes, (long)bytes, memory_order_relaxed);
-	long n = atomic_fetch_add(&alloc_count, 1) + 1;
-	long at = atomic_load(&alloc_fail_at);
-	if (at > 0 && n == at) {
-		atomic_store(&alloc_did_fail, true);
+	alloc_bytes += (long)bytes;
+	long n = ++alloc_count;
+	long at = atomic_load_explicit(&alloc_fail_at, memory_order_relaxed);
+	if (__builtin_expect(at > 0, 0) && n == at) {
+		alloc_did_fail = true;
 		return true;
 	}
 	return false;
@@ -88,25 +90,25 @@ void xalloc_install_jansson(void)
 
 void xalloc_fail_at(long nth)
 {
-	atomic_store(&alloc_count, 0);
-	atomic_store(&alloc_bytes, 0);
-	atomic_store(&alloc_did_fail, false);
+	alloc_count = 0;
+	alloc_bytes = 0;
+	alloc_did_fail = false;
 	atomic_store(&alloc_fail_at, nth);
 }
 
 long xalloc_count(void)
 {
-	return atomic_load(&alloc_count);
+	return alloc_count;
 }
 
 long xalloc_bytes(void)
 {
-	return atomic_load(&alloc_bytes);
+	return alloc_bytes;
 }
 
 bool xalloc_failed(void)
 {
-	return atomic_load(&alloc_did_fail);
+	return alloc_did_fail;
 }
 
 /* ---- arena ---- */

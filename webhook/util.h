@@ -58,6 +58,35 @@ static inline bool sv_set(struct sv s)
 bool sv_has_prefix(struct sv s, const char *prefix);
 bool sv_contains_byte(struct sv s, char c);
 
+/* Length of the valid UTF-8 sequence at s[0..n) (n >= 1): 1 for an ASCII byte, 2 to 4 for a
+ * well-formed multi-byte character (no overlong forms, surrogates or code points past U+10FFFF),
+ * 0 when the bytes are not one. The JSON parser, the JSON and log encoders and the denial text
+ * all decide "valid UTF-8" with this one function. */
+static inline size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0) || (c == 0xF0 && s[1] < 0x90) ||
+	    (c == 0xF4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
 /* Arena: many small allocations freed at once. Allocations are 16-byte aligned. A failed
  * allocation returns NULL and leaves the arena usable. */
 struct arena_chunk;
@@ -81,8 +110,9 @@ void xfree(void *p);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 void xalloc_install_jansson(void);
-/* test support: fail the nth allocation from now (1 = the next one); 0 disables. Returns how many
- * allocations were attempted since the last call. */
+/* test support: fail the nth allocation from now (1 = the next one) of the calling thread; 0
+ * disables. xalloc_count: allocations the calling thread attempted since the last
+ * xalloc_fail_at. */
 void xalloc_fail_at(long nth);
 long xalloc_count(void);
 /* bytes asked for by the allocations xalloc_count counts (a realloc counts its new size); reset by

@@ -1540,6 +1540,18 @@ static long feed_read(struct yfeed *f, unsigned char *out, size_t size)
 			f->unit_over = true;
 			return -1;
 		}
+		if (f->line_ws && (c == ' ' || c == '\t')) {
+			/* indentation: a run of single-byte blanks at once */
+			size_t k = 0, lim = a < size - n ? a : size - n;
+			while (k < lim && (p[k] == ' ' || p[k] == '\t') && f->chars < cap) {
+				f->chars++;
+				k++;
+			}
+			memcpy(out + n, p, k);
+			n += k;
+			f->pos += k;
+			continue;
+		}
 		if (!f->line_ws && !is_break_lead(c)) {
 			/* fast path: up to the next byte that may break a line */
 			size_t k = 0, lim = a < size - n ? a : size - n;

@@ -5,8 +5,9 @@
 # (tests/e2e/client.py). Certificates are made here with openssl. Prints per-check lines on
 # stderr and, last on stdout, "SUITE e2e-server: P passed, F failed".
 #
-# Env: POSTURE_BUILD (directory holding posture; default build), POSTURE_PASS (normal|asan: asan
-# scales the waits).
+# Env: POSTURE_BUILD (directory holding posture; default build), POSTURE_PASS (normal|asan|valgrind:
+# asan and valgrind scale the waits), POSTURE_WRAPPER (a command line the servers started by
+# start() run under, e.g. valgrind: `make valgrind`).
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -17,6 +18,10 @@ CLIENT=$ROOT/tests/e2e/client.py
 CHECK=$ROOT/tests/e2e/check.py
 SLOW=1
 [ "${POSTURE_PASS:-normal}" = asan ] && SLOW=3
+[ "${POSTURE_PASS:-normal}" = valgrind ] && SLOW=12
+# the "slow" server's own deadlines: a TLS handshake under valgrind can take a second or two
+TS=1
+[ "${POSTURE_PASS:-normal}" = valgrind ] && TS=4
 SECRET=PLANTED-SECRET-7f3a9c1e-do-not-log
 # the system's interpreter when there is one (version-manager shims cost ~0.4 s per start)
 PY=/usr/bin/python3
@@ -97,7 +102,8 @@ serial_of() { openssl x509 -noout -serial -in "$1" | sed 's/^serial=//; s/^0*//'
 start() {
 	local name=$1 i line
 	shift
-	POD_NAMESPACE=posture-system "$BIN" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --shutdown-delay 0.3 "$@" \
+	# shellcheck disable=SC2086
+	POD_NAMESPACE=posture-system ${POSTURE_WRAPPER:-} "$BIN" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --shutdown-delay 0.3 "$@" \
 		2>"$WORK/$name.log" &
 	PID[$name]=$!
 	for ((i = 0; i < 100 * SLOW; i++)); do
@@ -210,7 +216,7 @@ start main --tls-cert "$PKI/srv1.crt" --tls-key "$PKI/srv1.key" --shutdown-delay
 start exp --tls-cert "$PKI/short.crt" --tls-key "$PKI/short.key" --reload-interval 0.2
 check "exp: ready while its certificate is valid" eq "$(status exp /readyz)" 200
 # short request deadline and idle timeout
-start slow --tls-cert "$PKI/srv1.crt" --tls-key "$PKI/srv1.key" --request-timeout 2 --idle-timeout 3
+start slow --tls-cert "$PKI/srv1.crt" --tls-key "$PKI/srv1.key" --request-timeout $((2 * TS)) --idle-timeout $((3 * TS))
 "$PY" "$CLIENT" slowloris --port "${PORT[slow]:-0}" --cacert "$CA" --interval 0.25 --max $((10 * SLOW)) >"$WORK/slow-headers.json" &
 BG+=($!)
 "$PY" "$CLIENT" slowloris --port "${PORT[slow]:-0}" --cacert "$CA" --interval 0.25 --max $((10 * SLOW)) --body-only >"$WORK/slow-body.json" &

@@ -48,7 +48,8 @@ static const char serve_usage[] =
 	"\n"
 	"Environment: POD_NAMESPACE is the webhook's own namespace (never judged).\n"
 	"Signals: SIGTERM/SIGINT drain and exit 0 (a second one stops at once); SIGHUP reloads the\n"
-	"policy and the certificate. Logs: one JSON object per line on stderr.\n";
+	"policy and the certificate. Logs: one JSON object per line on stderr; a review is logged at\n"
+	"info when denied or with a warning, audit finding or exemption, at debug when allowed clean.\n";
 
 /* One line on stderr; returns the exit status for usage errors. */
 static int usage_error(const char *fmt, ...) PRINTF_LIKE(1, 2);

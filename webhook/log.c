@@ -265,8 +265,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 void log_review(const struct review_result *res, const char *path, uint64_t latency_us)
 {
+	/* A review that is allowed with nothing to say (no finding, no exemption used) is the common
+	 * case and the apiserver's audit log already has it: debug. Anything a person may need to
+	 * find later (a denial, a warning, an audit finding, an exemption) is info. */
+	bool clean = res->allowed && !res->n_deny && !res->n_warn && !res->n_audit && !res->n_exempt;
 	struct log_line l;
-	log_begin(&l, LOG_INFO, "review");
+	log_begin(&l, clean ? LOG_DEBUG : LOG_INFO, "review");
 	if (l.skip)
 		return;
 	log_str(&l, "uid", res->uid);

@@ -55,6 +55,8 @@ void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
  * decision, rules, warnings, latency_us, and exemptions / skipped when they apply. path is the
  * URL path it came in on (borrowed). Identifiers only: never the object. */
 struct review_result;
+/* One line per review: at info when it was denied or has a warning, audit finding or exemption;
+ * at debug when it was allowed with nothing to say. */
 void log_review(const struct review_result *res, const char *path, uint64_t latency_us);
 
 /* RFC 3339 UTC with milliseconds for a Unix time in seconds ("2026-01-02T03:04:05.000Z"), or for

@@ -131,6 +131,35 @@ static void test_review_line(void)
 	free(s);
 }
 
+/* A clean allow is a debug line; any finding or exemption makes it an info line. */
+static void test_review_levels(void)
+{
+	struct review_result res;
+	memset(&res, 0, sizeof(res));
+	res.http_status = 200;
+	res.allowed = true;
+	fmt_buf(res.uid, sizeof(res.uid), "u-2");
+	capture_begin();
+	log_review(&res, "/validate", 5);          /* info: not shown */
+	res.n_audit = 1;
+	log_review(&res, "/validate", 6);          /* an audit finding: shown */
+	res.n_audit = 0;
+	res.n_exempt = 1;
+	log_review(&res, "/validate", 7);          /* an exemption used: shown */
+	res.n_exempt = 0;
+	log_set_level(LOG_DEBUG);
+	log_review(&res, "/validate", 8);          /* debug: shown */
+	log_set_level(LOG_INFO);
+	char *s = capture_end();
+	CHECK(strstr(s, "\"latency_us\":5}") == NULL);
+	CHECK_CONTAINS(s, "\"level\":\"info\",\"msg\":\"review\",\"uid\":\"u-2\"");
+	CHECK_CONTAINS(s, "\"audits\":1,\"path\":\"/validate\",\"latency_us\":6}");
+	CHECK_CONTAINS(s, "\"latency_us\":7}");
+	CHECK_CONTAINS(s, "\"level\":\"debug\",\"msg\":\"review\",\"uid\":\"u-2\"");
+	CHECK_CONTAINS(s, "\"latency_us\":8}");
+	free(s);
+}
+
 static void test_format_time(void)
 {
 	char buf[40];
@@ -145,6 +174,7 @@ int main(void)
 	RUN(test_truncation);
 	RUN(test_levels);
 	RUN(test_review_line);
+	RUN(test_review_levels);
 	RUN(test_format_time);
 	return test_summary("log");
 }

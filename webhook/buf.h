@@ -20,7 +20,7 @@ void buf_add(struct buf *b, const void *p, size_t n);
 void buf_adds(struct buf *b, const char *s);
 void buf_addc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
-void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap) PRINTF_LIKE(2, 0);
 /* Append a JSON string literal: quotes, escapes for '"', '\\' and control bytes; bytes >= 0x80
  * are copied as they are (callers pass UTF-8) unless they are not valid UTF-8, in which case
  * they become U+FFFD. */

@@ -45,7 +45,7 @@ static bool in_mesh_host(struct sv host)
 		const char *rest = p + 1;   /* ".local", ".cluster.local", ".prod.svc", ... */
 		size_t rn = n - 1, ml = strlen(MESH_SUFFIX);
 		/* a suffix of .svc.cluster.local covers every service of the mesh */
-		if (rn <= ml && strncasecmp(MESH_SUFFIX + ml - rn, rest, rn) == 0)
+		if (rn <= ml && strncasecmp(&MESH_SUFFIX[ml - rn], rest, rn) == 0)
 			return true;
 		return ends_with_ci(rest, rn, MESH_SUFFIX) || ends_with_ci(rest, rn, ".svc");
 	}

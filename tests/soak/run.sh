@@ -38,14 +38,10 @@ make --no-print-directory -s -j"$(nproc 2>/dev/null || echo 2)" BUILD="$BUILD" C
 BIN=$ROOT/$BUILD/posture
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/posture-soak.XXXXXX")
+# shellcheck source=tests/lib/server.sh
+. "$ROOT/tests/lib/server.sh"
 PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do [ "$p" -gt 1 ] 2>/dev/null && kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[ -n "${KEEP_WORK:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'cleanup "${PIDS[@]}"' EXIT
 trap 'exit 130' INT TERM
 FAILS=0
 fail() { FAILS=$((FAILS + 1)); echo "soak: FAIL $*" >&2; }
@@ -53,47 +49,25 @@ okay() { echo "soak: ok   $*" >&2; }
 
 # ---- certificates: one CA, two serving pairs ----
 (
-	cd "$WORK" || exit 1
-	openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null &&
-		openssl req -x509 -new -key ca.key -subj /CN=posture-soak-ca -days 3 -out ca.crt 2>/dev/null || exit 1
-	for n in 1 2; do
-		openssl ecparam -name prime256v1 -genkey -noout -out "srv$n.key" 2>/dev/null &&
-			openssl req -new -key "srv$n.key" -subj /CN=localhost -out "srv$n.csr" 2>/dev/null &&
-			printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext &&
-			openssl x509 -req -in "srv$n.csr" -CA ca.crt -CAkey ca.key -set_serial "0x$n$n$n" -days 3 \
-				-extfile srv.ext -out "srv$n.crt" 2>/dev/null || exit 1
-	done
+	cd "$WORK" && ca ca posture-soak-ca && leaf srv1 ca "$SERVING_EXT" && leaf srv2 ca "$SERVING_EXT"
 ) || { echo "soak: cannot make certificates with openssl" >&2; exit 2; }
 
 # start NAME ARGS...: sets SPID, SPORT, SMPORT
 start() {
-	local name=$1 i line
+	local name=$1
 	shift
-	POD_NAMESPACE=posture-system "$BIN" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 "$@" \
-		2>"$WORK/$name.log" &
-	SPID=$!
+	serve_start "$WORK/$name.log" --metrics-listen 127.0.0.1:0 "$@"
+	local rc=$?
+	SPID=$SERVE_PID SPORT=$SERVE_PORT SMPORT=$SERVE_MPORT
 	PIDS+=("$SPID")
-	for ((i = 0; i < 100; i++)); do
-		line=$(grep -m1 '"msg":"serving"' "$WORK/$name.log" 2>/dev/null)
-		if [ -n "$line" ]; then
-			SPORT=$(sed -E 's/.*"listen":"127\.0\.0\.1:([0-9]+)".*/\1/' <<<"$line")
-			SMPORT=$(sed -E 's/.*"metrics":"127\.0\.0\.1:([0-9]+)".*/\1/' <<<"$line")
-			return 0
-		fi
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.1
-	done
+	[ "$rc" -eq 0 ] && return 0
 	echo "soak: $name did not start: $(tail -n 3 "$WORK/$name.log")" >&2
 	exit 2
 }
 # stop PID: SIGTERM, wait (bounded 30 s); STATUS = exit status
 stop() {
-	local p=$1 i
-	kill -TERM "$p" 2>/dev/null
-	for ((i = 0; i < 300; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p"
-	STATUS=$?
+	kill -TERM "$1" 2>/dev/null
+	serve_reap "$1" 300
 }
 # sample PID MPORT FILE: every second "unix_time rss_kib reviews_total" until the process ends
 sample() {

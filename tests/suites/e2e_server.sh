@@ -27,31 +27,13 @@ SECRET=PLANTED-SECRET-7f3a9c1e-do-not-log
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
-PASS=0
-FAIL=0
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/posture-e2e.XXXXXX")
+# shellcheck source=tests/lib/server.sh
+. "$ROOT/tests/lib/server.sh"
 declare -A PORT MPORT PID
 BG=()
 BADEXIT=""
-
-T0=$(date +%s%N)
-elapsed() { printf '%6.2fs' "$(($(date +%s%N) - T0))e-9"; }
-ok() { PASS=$((PASS + 1)); echo "ok   $(elapsed) $1" >&2; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $(elapsed) $1${2:+: $2}" >&2; }
-# check NAME COMMAND...: passes when the command succeeds
-check() {
-	local name=$1
-	shift
-	if "$@" 2>"$WORK/check.err"; then ok "$name"; else bad "$name" "$(head -c 600 "$WORK/check.err")"; fi
-}
-
-finish() {
-	local p
-	for p in "${PID[@]}" "${BG[@]}"; do [ "$p" -gt 1 ] 2>/dev/null && kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[ -n "${KEEP_WORK:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
-}
-trap finish EXIT
+trap 'cleanup "${PID[@]}" "${BG[@]}"' EXIT
 
 if [ ! -x "$BIN" ]; then
 	echo "FAIL no binary at $BIN" >&2
@@ -61,18 +43,6 @@ fi
 
 # ---- certificates (openssl, EC P-256) ----
 mkdir -p "$WORK/pki" && cd "$WORK/pki" || exit 1
-ecc() { openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null; }
-ca() { # NAME CN
-	ecc "$1.key" && openssl req -x509 -new -key "$1.key" -subj "/CN=$2" -days 3 -out "$1.crt" 2>/dev/null
-}
-leaf() { # NAME CA EXT [KEY]: a certificate for NAME signed by CA (key NAME.key unless KEY)
-	local key=${4:-$1.key}
-	[ -f "$key" ] || ecc "$key"
-	openssl req -new -key "$key" -subj "/CN=$1" -out "$1.csr" 2>/dev/null &&
-		printf '%b' "$3" >"$1.ext" &&
-		openssl x509 -req -in "$1.csr" -CA "$2.crt" -CAkey "$2.key" -set_serial "0x$(openssl rand -hex 12)" \
-			-days 3 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
-}
 SERVER_EXT='subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'
 CLIENT_EXT='extendedKeyUsage=clientAuth\n'
 ca ca posture-e2e-ca && leaf srv1 ca "$SERVER_EXT" && leaf srv2 ca "$SERVER_EXT" && leaf srv3 ca "$SERVER_EXT" &&
@@ -100,22 +70,15 @@ serial_of() { openssl x509 -noout -serial -in "$1" | sed 's/^serial=//; s/^0*//'
 # (bounded) for its "serving" line and sets PORT[NAME], MPORT[NAME] and PID[NAME]. Logs in
 # $WORK/NAME.log.
 start() {
-	local name=$1 i line
+	local name=$1
 	shift
-	# shellcheck disable=SC2086
-	POD_NAMESPACE=posture-system ${POSTURE_WRAPPER:-} "$BIN" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --shutdown-delay 0.3 "$@" \
-		2>"$WORK/$name.log" &
-	PID[$name]=$!
-	for ((i = 0; i < 100 * SLOW; i++)); do
-		line=$(grep -m1 '"msg":"serving"' "$WORK/$name.log" 2>/dev/null)
-		if [ -n "$line" ]; then
-			PORT[$name]=$(sed -E 's/.*"listen":"127\.0\.0\.1:([0-9]+)".*/\1/' <<<"$line")
-			MPORT[$name]=$(sed -E 's/.*"metrics":"127\.0\.0\.1:([0-9]+)".*/\1/' <<<"$line")
-			return 0
-		fi
-		kill -0 "${PID[$name]}" 2>/dev/null || break
-		sleep 0.1
-	done
+	if serve_start "$WORK/$name.log" --metrics-listen 127.0.0.1:0 --shutdown-delay 0.3 "$@"; then
+		PID[$name]=$SERVE_PID
+		PORT[$name]=$SERVE_PORT
+		MPORT[$name]=$SERVE_MPORT
+		return 0
+	fi
+	PID[$name]=$SERVE_PID
 	bad "start $name" "$(tail -n 3 "$WORK/$name.log")"
 	return 1
 }
@@ -126,16 +89,9 @@ stop() {
 }
 # reap NAME: wait (bounded) for a signalled server; its exit status goes to STATUS
 reap() {
-	local p=${PID[$1]:-} i
 	STATUS=1
-	[ -n "$p" ] || return 0
-	for ((i = 0; i < 200 * SLOW; i++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p"
-	STATUS=$?
+	[ -n "${PID[$1]:-}" ] || return 0
+	serve_reap "${PID[$1]}" $((200 * SLOW))
 	[ "$STATUS" -eq 0 ] || BADEXIT="$BADEXIT $1:$STATUS"
 	unset "PID[$1]"
 }

@@ -19,28 +19,13 @@ SECRET=PLANTED-SECRET-hostile-5be1d0c4-do-not-log
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
-PASS=0
-FAIL=0
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/posture-hostile.XXXXXX")
+# shellcheck source=tests/lib/server.sh
+. "$ROOT/tests/lib/server.sh"
 declare -A PORT PID
 BG=()
-T0=$(date +%s%N)
-elapsed() { printf '%6.2fs' "$(($(date +%s%N) - T0))e-9"; }
-ok() { PASS=$((PASS + 1)); echo "ok   $(elapsed) $1" >&2; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $(elapsed) $1${2:+: $2}" >&2; }
-check() {
-	local name=$1
-	shift
-	if "$@" 2>"$WORK/check.err"; then ok "$name"; else bad "$name" "$(head -c 600 "$WORK/check.err")"; fi
-}
-finish() {
-	exec 2>/dev/null   # no "Killed" notices for the helpers
-	local p
-	for p in "${PID[@]}" "${BG[@]}"; do [ "$p" -gt 1 ] 2>/dev/null && kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[ -n "${KEEP_WORK:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
-}
-trap finish EXIT
+# no "Killed" notices for the helpers
+trap 'exec 2>/dev/null; cleanup "${PID[@]}" "${BG[@]}"' EXIT
 
 if [ ! -x "$BIN" ]; then
 	echo "FAIL no binary at $BIN" >&2
@@ -50,13 +35,7 @@ fi
 
 # ---- certificates (openssl, EC P-256) ----
 mkdir -p "$WORK/pki" && cd "$WORK/pki" || exit 1
-openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null &&
-	openssl req -x509 -new -key ca.key -subj /CN=posture-hostile-ca -days 3 -out ca.crt 2>/dev/null &&
-	openssl ecparam -name prime256v1 -genkey -noout -out srv.key 2>/dev/null &&
-	openssl req -new -key srv.key -subj /CN=localhost -out srv.csr 2>/dev/null &&
-	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext &&
-	openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -set_serial 0x5ca1ab1e -days 3 -extfile srv.ext \
-		-out srv.crt 2>/dev/null
+ca ca posture-hostile-ca && leaf srv ca "$SERVING_EXT"
 # an RSA pair for the TLS 1.0/1.1 positive control (its old suites need RSA or DHE-RSA)
 openssl req -x509 -newkey rsa:2048 -nodes -keyout old.key -subj /CN=localhost -days 3 -out old.crt 2>/dev/null
 cd "$ROOT" || exit 1
@@ -69,36 +48,22 @@ CA=$WORK/pki/ca.crt
 
 # start NAME ARGS...: posture serve in the background, PORT[NAME] from its "serving" line
 start() {
-	local name=$1 i line
+	local name=$1
 	shift
-	POD_NAMESPACE=posture-system "$BIN" serve --listen 127.0.0.1:0 --metrics-listen off \
-		--tls-cert "$WORK/pki/srv.crt" --tls-key "$WORK/pki/srv.key" --shutdown-delay 0.2 "$@" 2>"$WORK/$name.log" &
-	PID[$name]=$!
-	for ((i = 0; i < 100 * SLOW; i++)); do
-		line=$(grep -m1 '"msg":"serving"' "$WORK/$name.log" 2>/dev/null)
-		if [ -n "$line" ]; then
-			PORT[$name]=$(sed -E 's/.*"listen":"127\.0\.0\.1:([0-9]+)".*/\1/' <<<"$line")
-			return 0
-		fi
-		kill -0 "${PID[$name]}" 2>/dev/null || break
-		sleep 0.1
-	done
+	serve_start "$WORK/$name.log" --metrics-listen off --tls-cert "$WORK/pki/srv.crt" \
+		--tls-key "$WORK/pki/srv.key" --shutdown-delay 0.2 "$@"
+	local rc=$?
+	PID[$name]=$SERVE_PID
+	[ "$rc" -eq 0 ] && PORT[$name]=$SERVE_PORT && return 0
 	bad "start $name" "$(tail -n 3 "$WORK/$name.log")"
 	return 1
 }
 # stop NAME: SIGTERM, wait (bounded); STATUS = its exit status
 stop() {
-	local p=${PID[$1]:-} i
 	STATUS=1
-	[ -n "$p" ] || return 0
-	kill -TERM "$p" 2>/dev/null
-	for ((i = 0; i < 150 * SLOW; i++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p"
-	STATUS=$?
+	[ -n "${PID[$1]:-}" ] || return 0
+	kill -TERM "${PID[$1]}" 2>/dev/null
+	serve_reap "${PID[$1]}" $((150 * SLOW))
 	unset "PID[$1]"
 }
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -129,6 +129,21 @@ def cmd_slowloris(args):
     return 0
 
 
+
+def close_counting_open(socks):
+    """Close the sockets; returns how many the server still held open (no EOF, no error)."""
+    alive = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            alive += 1 if s.recv(1) != b"" else 0
+        except (BlockingIOError, ssl.SSLWantReadError):
+            alive += 1
+        except OSError:
+            pass
+        s.close()
+    return alive
+
 def cmd_idle(args):
     ctx = context(args)
     socks = []
@@ -144,16 +159,7 @@ def cmd_idle(args):
     resp = conn.getresponse()
     resp.read()
     ms = (time.monotonic() - t0) * 1000
-    alive = 0
-    for s in socks:
-        s.setblocking(False)
-        try:
-            alive += 1 if s.recv(1) != b"" else 0
-        except (BlockingIOError, ssl.SSLWantReadError):
-            alive += 1
-        except OSError:
-            pass
-        s.close()
+    alive = close_counting_open(socks)
     conn.close()
     print(json.dumps({"status": resp.status, "ms": round(ms, 2), "idle_open": alive}), flush=True)
     return 0

@@ -20,6 +20,20 @@ check() {
 	if "$@" 2>"$WORK/check.err"; then ok "$name"; else bad "$name" "$(head -c 600 "$WORK/check.err")"; fi
 }
 
+# require SUITE [FILE...]: exit with the suite's failure line unless BIN is executable and each FILE
+# is a non-empty file
+require() {
+	local suite=$1 f
+	shift
+	for f in "$BIN" "$@"; do
+		if { [ "$f" = "$BIN" ] && [ ! -x "$f" ]; } || [ ! -s "$f" ]; then
+			echo "FAIL missing $f" >&2
+			echo "SUITE $suite: $PASS passed, $((FAIL + 1)) failed"
+			exit 1
+		fi
+	done
+}
+
 # ---- certificates (openssl, EC P-256, valid 3 days), in the current directory ----
 ecc() { openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null; }
 # ca NAME CN: NAME.key and a self-signed NAME.crt

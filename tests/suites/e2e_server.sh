@@ -35,15 +35,11 @@ BG=()
 BADEXIT=""
 trap 'cleanup "${PID[@]}" "${BG[@]}"' EXIT
 
-if [ ! -x "$BIN" ]; then
-	echo "FAIL no binary at $BIN" >&2
-	echo "SUITE e2e-server: 0 passed, 1 failed"
-	exit 1
-fi
+require e2e-server
 
 # ---- certificates (openssl, EC P-256) ----
 mkdir -p "$WORK/pki" && cd "$WORK/pki" || exit 1
-SERVER_EXT='subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'
+SERVER_EXT=$SERVING_EXT
 CLIENT_EXT='extendedKeyUsage=clientAuth\n'
 ca ca posture-e2e-ca && leaf srv1 ca "$SERVER_EXT" && leaf srv2 ca "$SERVER_EXT" && leaf srv3 ca "$SERVER_EXT" &&
 	ca clientca e2e-client-ca && ca otherca e2e-other-ca &&
@@ -55,11 +51,7 @@ touch index.txt && echo 01 >serial &&
 	ecc short.key && openssl req -new -key short.key -subj /CN=short -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' -out short.csr 2>/dev/null &&
 	openssl ca -batch -config ca.cnf -cert ca.crt -keyfile ca.key -notext -in short.csr -out short.crt \
 		-startdate "$(date -u -d '-1 min' +%Y%m%d%H%M%SZ)" -enddate "$(date -u -d "+$((5 * SLOW)) sec" +%Y%m%d%H%M%SZ)" 2>/dev/null
-if [ ! -s short.crt ] || [ ! -s self.crt ] || [ ! -s wrong.crt ]; then
-	echo "FAIL cannot make test certificates with openssl" >&2
-	echo "SUITE e2e-server: 0 passed, 1 failed"
-	exit 1
-fi
+require e2e-server short.crt self.crt wrong.crt
 cd "$ROOT" || exit 1
 PKI=$WORK/pki
 CA=$PKI/ca.crt

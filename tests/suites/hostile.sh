@@ -27,11 +27,7 @@ BG=()
 # no "Killed" notices for the helpers
 trap 'exec 2>/dev/null; cleanup "${PID[@]}" "${BG[@]}"' EXIT
 
-if [ ! -x "$BIN" ]; then
-	echo "FAIL no binary at $BIN" >&2
-	echo "SUITE hostile: 0 passed, 1 failed"
-	exit 1
-fi
+require hostile
 
 # ---- certificates (openssl, EC P-256) ----
 mkdir -p "$WORK/pki" && cd "$WORK/pki" || exit 1
@@ -39,11 +35,7 @@ ca ca posture-hostile-ca && leaf srv ca "$SERVING_EXT"
 # an RSA pair for the TLS 1.0/1.1 positive control (its old suites need RSA or DHE-RSA)
 openssl req -x509 -newkey rsa:2048 -nodes -keyout old.key -subj /CN=localhost -days 3 -out old.crt 2>/dev/null
 cd "$ROOT" || exit 1
-if [ ! -s "$WORK/pki/srv.crt" ] || [ ! -s "$WORK/pki/old.crt" ]; then
-	echo "FAIL cannot make test certificates with openssl" >&2
-	echo "SUITE hostile: 0 passed, 1 failed"
-	exit 1
-fi
+require hostile "$WORK/pki/srv.crt" "$WORK/pki/old.crt"
 CA=$WORK/pki/ca.crt
 
 # start NAME ARGS...: posture serve in the background, PORT[NAME] from its "serving" line

@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "json.h"
+#include "fuzz_init.h"
 
 static void fail(const char *what, const uint8_t *data, size_t size)
 {
@@ -183,11 +184,6 @@ static bool jansson_nul_quirk(const uint8_t *data, size_t size, const char *err,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static bool init;
-	if (!init) {
-		xalloc_install_jansson();
-		init = true;
-	}
 	/* a limit above jansson's 2048 levels, so depth differences are jansson's alone */
 	const struct jlimits deep = { 4096, jlimits_default.max_nodes };
 	struct jdoc ours, dflt, theirs;

@@ -16,6 +16,7 @@
 #include "policy.h"
 #include "rules.h"
 #include "view.h"
+#include "fuzz_init.h"
 
 static void check_policy(const struct policy *p)
 {
@@ -44,11 +45,6 @@ static void check_policy(const struct policy *p)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static bool init;
-	if (!init) {
-		xalloc_install_jansson();
-		init = true;
-	}
 	char err[4096];
 	err[0] = '\0';
 	struct policy *p = policy_load_mem("fuzz.yaml", (const char *)data, size, err, sizeof err);

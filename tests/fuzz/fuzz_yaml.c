@@ -16,6 +16,7 @@
 
 #include "json.h"
 #include "yaml.h"
+#include "fuzz_init.h"
 
 /* Every member and element of d's tree has a position; the jdoc walk gives every node a line. */
 static void check_doc(struct ydoc *d)
@@ -85,11 +86,6 @@ static void read_all(const uint8_t *data, size_t size, enum yschema s, const str
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static bool init;
-	if (!init) {
-		xalloc_install_jansson();
-		init = true;
-	}
 	read_all(data, size, YSCHEMA_CORE, NULL, 0, true);
 	read_all(data, size, YSCHEMA_K8S, NULL, YREADER_STREAM_ITEMS, true);
 	struct ylimits tight = { 4096, 512, 8, 200, 50, 64 };

@@ -72,15 +72,22 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
 	return h;
 }
 
+/* A NUL-terminated copy of the input (the parsers rewrite their buffer in place). */
+static char *copy_input(const uint8_t *data, size_t size)
+{
+	char *c = malloc(size + 1);
+	if (!c)
+		abort();
+	memcpy(c, data, size);
+	c[size] = '\0';
+	return c;
+}
+
 /* The request's uid as the parser sees it (bytes, may hold NUL), or false when the input has no
  * string request.uid. Parsed from a copy: review_handle rewrites its buffer. */
 static bool request_uid(const uint8_t *data, size_t size, char **uid, size_t *n, char **api)
 {
-	char *copy = malloc(size + 1);
-	if (!copy)
-		abort();
-	memcpy(copy, data, size);
-	copy[size] = '\0';
+	char *copy = copy_input(data, size);
 	struct jdoc d;
 	char err[160];
 	bool ok = false;
@@ -186,11 +193,7 @@ struct answer {
 static void judge(const uint8_t *data, size_t size, const struct policy *pol, struct nsmode mode,
 		  struct sv own, long fail_at, struct answer *a)
 {
-	char *body = malloc(size + 1);
-	if (!body)
-		abort();
-	memcpy(body, data, size);
-	body[size] = '\0';
+	char *body = copy_input(data, size);
 	struct buf out;
 	buf_init(&out, (size_t)1 << 20);
 	struct review_result res;

@@ -53,6 +53,16 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DPOSTURE_VERSION='"$(VERSION)"' -MMD -MP -c $< -o $@
 
+# The files that print the version are rebuilt when it changes: git describe moves with every
+# commit, and an incremental build must not report the commit it was first built at.
+VERSION_USERS := $(patsubst %.c,$(BUILD)/obj/%.o,$(shell grep -l POSTURE_VERSION $(SRC)))
+$(VERSION_USERS): $(BUILD)/version.txt
+$(BUILD)/version.txt: FORCE
+	@mkdir -p $(@D)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(VERSION)' ] || echo '$(VERSION)' >$@
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LDLIBS)

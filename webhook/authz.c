@@ -3,69 +3,12 @@
 
 #include <stdio.h>
 
-struct ap_dec {
-	struct arena *arena;
-	char *err;
-	size_t errlen;
-};
-
-static int ap_type_err(struct ap_dec *d, const struct jpath *path, const char *want,
-		       const struct jnode *n)
-{
-	char p[192];
-	jpath_format(path, p, sizeof p);
-	fmt_buf(d->err, d->errlen, "%s: expected %s, got %s", p, want, jn_type_name(n));
-	return -1;
-}
-
-static int ap_oom(struct ap_dec *d, const struct jpath *path)
-{
-	char p[192];
-	jpath_format(path, p, sizeof p);
-	fmt_buf(d->err, d->errlen, "%s: out of memory", p);
-	return -1;
-}
-
-/* A field that must be an object when present; null counts as absent. Returns 1 when the field is
- * a usable object, 0 when absent, -1 on a wrong type. */
-static int ap_object(struct ap_dec *d, const struct jnode *n, const struct jpath *path)
-{
-	if (!n || n->type == JT_NULL)
-		return 0;
-	if (n->type != JT_OBJECT)
-		return ap_type_err(d, path, "object", n);
-	return 1;
-}
-
-/* Same for arrays. */
-static int ap_array(struct ap_dec *d, const struct jnode *n, const struct jpath *path)
-{
-	if (!n || n->type == JT_NULL)
-		return 0;
-	if (n->type != JT_ARRAY)
-		return ap_type_err(d, path, "array", n);
-	return 1;
-}
-
-/* An optional string field: sv_null when absent or null. */
-static int ap_string(struct ap_dec *d, const struct jnode *n, const struct jpath *path,
-		     struct sv *out)
-{
-	*out = sv_null;
-	if (!n || n->type == JT_NULL)
-		return 0;
-	if (n->type != JT_STRING)
-		return ap_type_err(d, path, "string", n);
-	*out = sv_make(n->s, n->len, n->line);
-	return 0;
-}
-
 /* A list of strings. Elements must be strings (null elements too are errors). */
-static int ap_strlist(struct ap_dec *d, const struct jnode *n, const struct jpath *path,
+static int ap_strlist(struct fdec *d, const struct jnode *n, const struct jpath *path,
 		      struct strlist *out)
 {
 	memset(out, 0, sizeof(*out));
-	int r = ap_array(d, n, path);
+	int r = fdec_array(d, n, path);
 	if (r <= 0)
 		return r;
 	out->present = true;
@@ -74,12 +17,12 @@ static int ap_strlist(struct ap_dec *d, const struct jnode *n, const struct jpat
 		return 0;
 	out->v = arena_calloc(d->arena, n->len, sizeof(*out->v));
 	if (!out->v)
-		return ap_oom(d, path);
+		return fdec_oom(d, path);
 	const struct jnode *el = jn_first(n);
 	for (uint32_t i = 0; i < n->len; i++, el = jn_next(el)) {
 		if (el->type != JT_STRING) {
 			struct jpath ep = jpath_index(path, i);
-			return ap_type_err(d, &ep, "string", el);
+			return fdec_type_err(d, &ep, "string", el);
 		}
 		out->v[i] = sv_make(el->s, el->len, el->line);
 	}
@@ -123,7 +66,7 @@ static const struct ap_field operation_fields[] = {
 
 /* Decode the string-list members of obj named in fields into base (a struct ap_source or
  * ap_operation). One pass over the members: cost is linear in the object's size. */
-static int ap_lists(struct ap_dec *d, const struct jnode *obj, const struct jpath *path,
+static int ap_lists(struct fdec *d, const struct jnode *obj, const struct jpath *path,
 		    const struct ap_field *fields, size_t nfields, void *base)
 {
 	const struct jnode *k = jn_first(obj);
@@ -143,11 +86,11 @@ static int ap_lists(struct ap_dec *d, const struct jnode *obj, const struct jpat
 }
 
 /* rules[i].from: entries of {source: {...}}. */
-static int ap_from(struct ap_dec *d, const struct jnode *arr, const struct jpath *rpath,
+static int ap_from(struct fdec *d, const struct jnode *arr, const struct jpath *rpath,
 		   struct ap_rule *r)
 {
 	struct jpath pathv = jpath_key(rpath, "from"), *path = &pathv;
-	int t = ap_array(d, arr, path);
+	int t = fdec_array(d, arr, path);
 	if (t <= 0)
 		return t;
 	r->has_from = true;
@@ -155,16 +98,16 @@ static int ap_from(struct ap_dec *d, const struct jnode *arr, const struct jpath
 		return 0;
 	r->from = arena_calloc(d->arena, arr->len, sizeof(*r->from));
 	if (!r->from)
-		return ap_oom(d, path);
+		return fdec_oom(d, path);
 	const struct jnode *el = jn_first(arr);
 	for (uint32_t j = 0; j < arr->len; j++, el = jn_next(el)) {
 		struct jpath ep = jpath_index(path, j), sp = jpath_key(&ep, "source");
 		if (el->type != JT_OBJECT)
-			return ap_type_err(d, &ep, "object", el);
+			return fdec_type_err(d, &ep, "object", el);
 		struct ap_source *s = &r->from[j];
 		s->line = el->line;
 		const struct jnode *src = jn_get(el, "source");
-		t = ap_object(d, src, &sp);
+		t = fdec_object(d, src, &sp);
 		if (t < 0)
 			return -1;
 		if (t == 0)
@@ -179,11 +122,11 @@ static int ap_from(struct ap_dec *d, const struct jnode *arr, const struct jpath
 }
 
 /* rules[i].to: entries of {operation: {...}}. */
-static int ap_to(struct ap_dec *d, const struct jnode *arr, const struct jpath *rpath,
+static int ap_to(struct fdec *d, const struct jnode *arr, const struct jpath *rpath,
 		 struct ap_rule *r)
 {
 	struct jpath pathv = jpath_key(rpath, "to"), *path = &pathv;
-	int t = ap_array(d, arr, path);
+	int t = fdec_array(d, arr, path);
 	if (t <= 0)
 		return t;
 	r->has_to = true;
@@ -191,16 +134,16 @@ static int ap_to(struct ap_dec *d, const struct jnode *arr, const struct jpath *
 		return 0;
 	r->to = arena_calloc(d->arena, arr->len, sizeof(*r->to));
 	if (!r->to)
-		return ap_oom(d, path);
+		return fdec_oom(d, path);
 	const struct jnode *el = jn_first(arr);
 	for (uint32_t j = 0; j < arr->len; j++, el = jn_next(el)) {
 		struct jpath ep = jpath_index(path, j), op = jpath_key(&ep, "operation");
 		if (el->type != JT_OBJECT)
-			return ap_type_err(d, &ep, "object", el);
+			return fdec_type_err(d, &ep, "object", el);
 		struct ap_operation *o = &r->to[j];
 		o->line = el->line;
 		const struct jnode *opn = jn_get(el, "operation");
-		t = ap_object(d, opn, &op);
+		t = fdec_object(d, opn, &op);
 		if (t < 0)
 			return -1;
 		if (t == 0)
@@ -215,11 +158,11 @@ static int ap_to(struct ap_dec *d, const struct jnode *arr, const struct jpath *
 }
 
 /* rules[i].when: {key, values, notValues} conditions. */
-static int ap_when(struct ap_dec *d, const struct jnode *arr, const struct jpath *rpath,
+static int ap_when(struct fdec *d, const struct jnode *arr, const struct jpath *rpath,
 		   struct ap_rule *r)
 {
 	struct jpath pathv = jpath_key(rpath, "when"), *path = &pathv;
-	int t = ap_array(d, arr, path);
+	int t = fdec_array(d, arr, path);
 	if (t <= 0)
 		return t;
 	r->has_when = true;
@@ -227,16 +170,16 @@ static int ap_when(struct ap_dec *d, const struct jnode *arr, const struct jpath
 		return 0;
 	r->when = arena_calloc(d->arena, arr->len, sizeof(*r->when));
 	if (!r->when)
-		return ap_oom(d, path);
+		return fdec_oom(d, path);
 	const struct jnode *el = jn_first(arr);
 	for (uint32_t k = 0; k < arr->len; k++, el = jn_next(el)) {
 		struct jpath ep = jpath_index(path, k), kp = jpath_key(&ep, "key"),
 			     vp = jpath_key(&ep, "values"), np = jpath_key(&ep, "notValues");
 		if (el->type != JT_OBJECT)
-			return ap_type_err(d, &ep, "object", el);
+			return fdec_type_err(d, &ep, "object", el);
 		struct ap_condition *c = &r->when[k];
 		c->line = el->line;
-		if (ap_string(d, jn_get(el, "key"), &kp, &c->key) < 0 ||
+		if (fdec_string(d, jn_get(el, "key"), &kp, &c->key) < 0 ||
 		    ap_strlist(d, jn_get(el, "values"), &vp, &c->values) < 0 ||
 		    ap_strlist(d, jn_get(el, "notValues"), &np, &c->not_values) < 0)
 			return -1;
@@ -245,12 +188,12 @@ static int ap_when(struct ap_dec *d, const struct jnode *arr, const struct jpath
 	return 0;
 }
 
-static const struct jpath path_spec = { NULL, "spec", 0 };
+static const struct jpath path_spec = { NULL, "spec", 0, NULL };
 
-static int ap_rules(struct ap_dec *d, const struct jnode *arr, struct authz_view *out)
+static int ap_rules(struct fdec *d, const struct jnode *arr, struct authz_view *out)
 {
 	struct jpath rules = jpath_key(&path_spec, "rules");
-	int t = ap_array(d, arr, &rules);
+	int t = fdec_array(d, arr, &rules);
 	if (t <= 0)
 		return t;
 	out->has_rules = true;
@@ -258,12 +201,12 @@ static int ap_rules(struct ap_dec *d, const struct jnode *arr, struct authz_view
 		return 0;
 	out->rules = arena_calloc(d->arena, arr->len, sizeof(*out->rules));
 	if (!out->rules)
-		return ap_oom(d, &rules);
+		return fdec_oom(d, &rules);
 	const struct jnode *el = jn_first(arr);
 	for (uint32_t i = 0; i < arr->len; i++, el = jn_next(el)) {
 		struct jpath rp = jpath_index(&rules, i);
 		if (el->type != JT_OBJECT)
-			return ap_type_err(d, &rp, "object", el);
+			return fdec_type_err(d, &rp, "object", el);
 		struct ap_rule *r = &out->rules[i];
 		r->line = el->line;
 		if (ap_from(d, jn_get(el, "from"), &rp, r) < 0 || ap_to(d, jn_get(el, "to"), &rp, r) < 0 ||
@@ -275,14 +218,14 @@ static int ap_rules(struct ap_dec *d, const struct jnode *arr, struct authz_view
 }
 
 /* spec.selector.matchLabels: an object of strings. */
-static int ap_selector(struct ap_dec *d, const struct jnode *sel, struct authz_view *out)
+static int ap_selector(struct fdec *d, const struct jnode *sel, struct authz_view *out)
 {
 	struct jpath sp = jpath_key(&path_spec, "selector"), mp = jpath_key(&sp, "matchLabels");
-	int t = ap_object(d, sel, &sp);
+	int t = fdec_object(d, sel, &sp);
 	if (t <= 0)
 		return t;
 	const struct jnode *ml = jn_get(sel, "matchLabels");
-	t = ap_object(d, ml, &mp);
+	t = fdec_object(d, ml, &mp);
 	if (t <= 0)
 		return t;
 	const struct jnode *k = jn_first(ml);
@@ -291,7 +234,7 @@ static int ap_selector(struct ap_dec *d, const struct jnode *sel, struct authz_v
 			char key[64];
 			sv_to_buf(sv_make(k->s, k->len, 0), key, sizeof(key));
 			struct jpath kp = jpath_key(&mp, key);
-			return ap_type_err(d, &kp, "string", k + 1);
+			return fdec_type_err(d, &kp, "string", k + 1);
 		}
 	}
 	out->has_selector = true;
@@ -307,7 +250,7 @@ static int ap_selector(struct ap_dec *d, const struct jnode *sel, struct authz_v
 int authz_decode(struct authz_view *out, const struct jnode *obj, struct arena *arena, char *err,
 		 size_t errlen)
 {
-	struct ap_dec d = { arena, err, errlen };
+	struct fdec d = { arena, err, errlen };
 	memset(out, 0, sizeof(*out));
 	out->action = sv_null;
 	out->provider = sv_null;
@@ -321,27 +264,27 @@ int authz_decode(struct authz_view *out, const struct jnode *obj, struct arena *
 		     provider_name = jpath_key(&provider, "name"),
 		     target_ref = jpath_key(&path_spec, "targetRef"),
 		     target_refs = jpath_key(&path_spec, "targetRefs");
-	int t = ap_object(&d, spec, &path_spec);
+	int t = fdec_object(&d, spec, &path_spec);
 	if (t <= 0)
 		return t;
 	out->spec_line = spec->line;
-	if (ap_string(&d, jn_get(spec, "action"), &action, &out->action) < 0)
+	if (fdec_string(&d, jn_get(spec, "action"), &action, &out->action) < 0)
 		return -1;
 	const struct jnode *prov = jn_get(spec, "provider");
-	t = ap_object(&d, prov, &provider);
+	t = fdec_object(&d, prov, &provider);
 	if (t < 0)
 		return -1;
-	if (t > 0 && ap_string(&d, jn_get(prov, "name"), &provider_name, &out->provider) < 0)
+	if (t > 0 && fdec_string(&d, jn_get(prov, "name"), &provider_name, &out->provider) < 0)
 		return -1;
 	if (ap_selector(&d, jn_get(spec, "selector"), out) < 0)
 		return -1;
 	const struct jnode *tr = jn_get(spec, "targetRef");
-	t = ap_object(&d, tr, &target_ref);
+	t = fdec_object(&d, tr, &target_ref);
 	if (t < 0)
 		return -1;
 	out->has_target_refs = t > 0;
 	tr = jn_get(spec, "targetRefs");
-	t = ap_array(&d, tr, &target_refs);
+	t = fdec_array(&d, tr, &target_refs);
 	if (t < 0)
 		return -1;
 	if (t > 0)

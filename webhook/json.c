@@ -71,6 +71,19 @@ struct sv jn_sv(const struct jnode *n)
 	return sv_make(n->s, n->len, n->line);
 }
 
+static size_t map_key_part(struct sv key, char *buf, size_t size)
+{
+	bool digits = key.n > 0 && key.n <= 5;
+	for (uint32_t i = 0; digits && i < key.n; i++)
+		digits = key.p[i] >= '0' && key.p[i] <= '9';
+	char k[24];
+	sv_to_buf(key, k, sizeof k);
+	for (char *p = k; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+			*p = '?';
+	return digits ? fmt_buf(buf, size, ".%s", k) : fmt_buf(buf, size, "[\"%s\"]", k);
+}
+
 size_t jpath_format(const struct jpath *p, char *buf, size_t size)
 {
 	const struct jpath *chain[48];
@@ -83,6 +96,8 @@ size_t jpath_format(const struct jpath *p, char *buf, size_t size)
 		const struct jpath *c = chain[depth];
 		if (c->key)
 			n += fmt_buf(buf + n, size - n, "%s%s", n ? "." : "", c->key);
+		else if (c->map_key)
+			n += map_key_part(*c->map_key, buf + n, size - n);
 		else
 			n += fmt_buf(buf + n, size - n, "[%u]", c->index);
 	}

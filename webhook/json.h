@@ -79,20 +79,28 @@ const char *jn_type_name(const struct jnode *n);
  * (formatting every path eagerly cost more than parsing). Lives on the stack of the caller. */
 struct jpath {
 	const struct jpath *up;
-	const char *key;   /* a member name, or NULL for an array index */
-	uint32_t index;
+	const char *key;             /* a member name, or NULL */
+	uint32_t index;              /* an array index, when key and map_key are NULL */
+	const struct sv *map_key;    /* a key of a user map (a port of portLevelMtls), or NULL */
 };
 static inline struct jpath jpath_key(const struct jpath *up, const char *key)
 {
-	struct jpath p = { up, key, 0 };
+	struct jpath p = { up, key, 0, NULL };
 	return p;
 }
 static inline struct jpath jpath_index(const struct jpath *up, uint32_t index)
 {
-	struct jpath p = { up, NULL, index };
+	struct jpath p = { up, NULL, index, NULL };
 	return p;
 }
-/* "spec.rules[0].from[1].source" into buf (always terminated); returns its length. */
+static inline struct jpath jpath_map_key(const struct jpath *up, const struct sv *key)
+{
+	struct jpath p = { up, NULL, 0, key };
+	return p;
+}
+/* "spec.rules[0].from[1].source" into buf (always terminated); returns its length. A map key is
+ * ".8080" when it is a plain port number (1-5 digits), else ["key"] with its first 23 bytes and
+ * control bytes, quotes and backslashes shown as '?': one line that check.c's path reader parses. */
 size_t jpath_format(const struct jpath *p, char *buf, size_t size);
 
 /* Iterate an array's elements (a container's subtree is contiguous, so it ends at arr + size):

@@ -1,69 +1,17 @@
-/* mesh_objects.c - decode a PeerAuthentication, a DestinationRule and a Service into their views. */
+/* mesh_objects.c - decode a PeerAuthentication, a DestinationRule and a Service into their views.
+ * Field paths are jpaths, formatted only for an error (view.h's fdec helpers). */
 #include "view.h"
 
-/* Longest field path in a message; the shapes are fixed, so paths stay short. */
-#define MO_PATH_MAX 160
-/* Longest map key shown in a path (a portLevelMtls key is a port number). */
-#define MO_KEY_MAX 24
-
-struct mo_dec {
-	struct arena *arena;
-	char *err;
-	size_t errlen;
-};
-
-static int mo_type_err(struct mo_dec *d, const char *path, const char *want, const struct jnode *n)
-{
-	fmt_buf(d->err, d->errlen, "%s: expected %s, got %s", path, want, jn_type_name(n));
-	return -1;
-}
-
-static int mo_oom(struct mo_dec *d, const char *path)
-{
-	fmt_buf(d->err, d->errlen, "%s: out of memory", path);
-	return -1;
-}
-
-/* An optional object: 1 usable, 0 absent or null, -1 another type (err set). */
-static int mo_object(struct mo_dec *d, const struct jnode *n, const char *path)
-{
-	if (!n || n->type == JT_NULL)
-		return 0;
-	if (n->type != JT_OBJECT)
-		return mo_type_err(d, path, "object", n);
-	return 1;
-}
-
-/* Same for arrays. */
-static int mo_array(struct mo_dec *d, const struct jnode *n, const char *path)
-{
-	if (!n || n->type == JT_NULL)
-		return 0;
-	if (n->type != JT_ARRAY)
-		return mo_type_err(d, path, "array", n);
-	return 1;
-}
-
-/* An optional string: sv_null when absent or null. */
-static int mo_string(struct mo_dec *d, const struct jnode *n, const char *path, struct sv *out)
-{
-	*out = sv_null;
-	if (!n || n->type == JT_NULL)
-		return 0;
-	if (n->type != JT_STRING)
-		return mo_type_err(d, path, "string", n);
-	*out = sv_make(n->s, n->len, n->line);
-	return 0;
-}
+static const struct jpath path_spec = { NULL, "spec", 0, NULL };
 
 /* A port number: an integer 0..65535 written without sign, fraction or exponent. 1 set, 0 absent
  * or null, -1 another type or value. */
-static int mo_port(struct mo_dec *d, const struct jnode *n, const char *path, uint32_t *out)
+static int mo_port(struct fdec *d, const struct jnode *n, const struct jpath *path, uint32_t *out)
 {
 	if (!n || n->type == JT_NULL)
 		return 0;
 	if (n->type != JT_NUMBER)
-		return mo_type_err(d, path, "number", n);
+		return fdec_type_err(d, path, "number", n);
 	uint32_t v = 0;
 	bool ok = n->len > 0 && n->len <= 5;
 	for (uint32_t i = 0; ok && i < n->len; i++) {
@@ -72,7 +20,9 @@ static int mo_port(struct mo_dec *d, const struct jnode *n, const char *path, ui
 			v = v * 10 + (uint32_t)(n->s[i] - '0');
 	}
 	if (!ok || v > 65535) {
-		fmt_buf(d->err, d->errlen, "%s: expected a port number (0-65535), got %.*s", path,
+		char p[192];
+		jpath_format(path, p, sizeof p);
+		fmt_buf(d->err, d->errlen, "%s: expected a port number (0-65535), got %.*s", p,
 			(int)(n->len > 20 ? 20 : n->len), n->s);
 		return -1;
 	}
@@ -80,43 +30,25 @@ static int mo_port(struct mo_dec *d, const struct jnode *n, const char *path, ui
 	return 1;
 }
 
-/* A map key inside a path: .8080 when it is a plain port number, else ["key"] with quotes and
- * control bytes shown as '?', so the path stays one line that check.c's path reader parses. */
-static void mo_key_part(struct sv key, char *buf, size_t size)
+/* spec.selector.matchLabels: an object of strings. */
+static int mo_selector(struct fdec *d, const struct jnode *sel, bool *has, struct kvmap *labels)
 {
-	bool digits = key.n > 0 && key.n <= 5;
-	for (uint32_t i = 0; digits && i < key.n; i++)
-		digits = key.p[i] >= '0' && key.p[i] <= '9';
-	char k[MO_KEY_MAX];
-	sv_to_buf(key, k, sizeof k);
-	for (char *p = k; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
-			*p = '?';
-	if (digits)
-		fmt_buf(buf, size, ".%s", k);
-	else
-		fmt_buf(buf, size, "[\"%s\"]", k);
-}
-
-/* selector.matchLabels: an object of strings. */
-static int mo_selector(struct mo_dec *d, const struct jnode *sel, const char *path, bool *has,
-		       struct kvmap *labels)
-{
-	char p[MO_PATH_MAX];
-	int t = mo_object(d, sel, path);
+	struct jpath sp = jpath_key(&path_spec, "selector"), mp = jpath_key(&sp, "matchLabels");
+	int t = fdec_object(d, sel, &sp);
 	if (t <= 0)
 		return t;
-	fmt_buf(p, sizeof p, "%s.matchLabels", path);
 	const struct jnode *ml = jn_get(sel, "matchLabels");
-	t = mo_object(d, ml, p);
+	t = fdec_object(d, ml, &mp);
 	if (t <= 0)
 		return t;
 	for (JN_EACH_MEMBER(ml, k)) {
 		if (k[1].type != JT_STRING) {
-			char key[64], kp[MO_PATH_MAX];
+			char key[64], p[192];
 			sv_to_buf(jn_sv(k), key, sizeof key);
-			fmt_buf(kp, sizeof kp, "%s[\"%s\"]", p, key);
-			return mo_type_err(d, kp, "string", k + 1);
+			jpath_format(&mp, p, sizeof p);
+			fmt_buf(d->err, d->errlen, "%s[\"%s\"]: expected string, got %s", p, key,
+				jn_type_name(k + 1));
+			return -1;
 		}
 	}
 	*has = true;
@@ -128,34 +60,43 @@ static int mo_selector(struct mo_dec *d, const struct jnode *sel, const char *pa
 /* ---- PeerAuthentication ---- */
 
 /* spec.portLevelMtls: a map from port to {mode}. */
-static int pa_ports(struct mo_dec *d, const struct jnode *map, struct peerauth_view *out)
+static int pa_ports(struct fdec *d, const struct jnode *map, struct peerauth_view *out)
 {
-	int t = mo_object(d, map, "spec.portLevelMtls");
+	struct jpath path = jpath_key(&path_spec, "portLevelMtls");
+	int t = fdec_object(d, map, &path);
 	if (t <= 0 || map->len == 0)
 		return t;
 	out->ports = arena_calloc(d->arena, map->len, sizeof(*out->ports));
 	if (!out->ports)
-		return mo_oom(d, "spec.portLevelMtls");
+		return fdec_oom(d, &path);
 	uint32_t i = 0;
 	for (JN_EACH_MEMBER(map, k)) {
-		char key[MO_KEY_MAX + 8], p[MO_PATH_MAX], mp[MO_PATH_MAX];
 		const struct jnode *v = k + 1;
-		mo_key_part(jn_sv(k), key, sizeof key);
-		fmt_buf(p, sizeof p, "spec.portLevelMtls%s", key);
 		struct pa_port_mtls *pm = &out->ports[i];
 		pm->port = jn_sv(k);
 		pm->mode = sv_null;
 		pm->line = v->line ? v->line : k->line;
-		t = mo_object(d, v, p);
+		struct jpath kp = jpath_map_key(&path, &pm->port), mp = jpath_key(&kp, "mode");
+		t = fdec_object(d, v, &kp);
 		if (t < 0)
 			return -1;
-		fmt_buf(mp, sizeof mp, "%s.mode", p);
-		if (t > 0 && mo_string(d, jn_get(v, "mode"), mp, &pm->mode) < 0)
+		if (t > 0 && fdec_string(d, jn_get(v, "mode"), &mp, &pm->mode) < 0)
 			return -1;
 		i++;
 	}
 	out->n_ports = i;
 	return 0;
+}
+
+/* The object at the root must be an object; its spec an optional object (1 usable, 0 not). */
+static int mo_spec(struct fdec *d, const struct jnode *obj, const struct jnode **spec)
+{
+	if (!obj || obj->type != JT_OBJECT) {
+		fmt_buf(d->err, d->errlen, "expected object, got %s", jn_type_name(obj));
+		return -1;
+	}
+	*spec = jn_get(obj, "spec");
+	return fdec_object(d, *spec, &path_spec);
 }
 
 /* Fill out from obj, the whole PeerAuthentication (borrowed; out points into it and into arena).
@@ -165,93 +106,86 @@ static int pa_ports(struct mo_dec *d, const struct jnode *map, struct peerauth_v
 int peerauth_decode(struct peerauth_view *out, const struct jnode *obj, struct arena *arena,
 		    char *err, size_t errlen)
 {
-	struct mo_dec d = { arena, err, errlen };
+	struct fdec d = { arena, err, errlen };
 	memset(out, 0, sizeof(*out));
 	out->mtls_mode = sv_null;
-	if (!obj || obj->type != JT_OBJECT) {
-		fmt_buf(err, errlen, "expected object, got %s", jn_type_name(obj));
-		return -1;
-	}
-	const struct jnode *spec = jn_get(obj, "spec");
-	int t = mo_object(&d, spec, "spec");
+	const struct jnode *spec;
+	int t = mo_spec(&d, obj, &spec);
 	if (t <= 0)
 		return t;
 	out->spec_line = spec->line;
+	struct jpath tp = jpath_key(&path_spec, "mtls"), mp = jpath_key(&tp, "mode");
 	const struct jnode *mtls = jn_get(spec, "mtls");
-	t = mo_object(&d, mtls, "spec.mtls");
+	t = fdec_object(&d, mtls, &tp);
 	if (t < 0)
 		return -1;
 	if (t > 0) {
 		out->has_mtls = true;
 		out->mtls_line = mtls->line;
-		if (mo_string(&d, jn_get(mtls, "mode"), "spec.mtls.mode", &out->mtls_mode) < 0)
+		if (fdec_string(&d, jn_get(mtls, "mode"), &mp, &out->mtls_mode) < 0)
 			return -1;
 	}
-	if (mo_selector(&d, jn_get(spec, "selector"), "spec.selector", &out->has_selector,
-			&out->match_labels) < 0)
+	if (mo_selector(&d, jn_get(spec, "selector"), &out->has_selector, &out->match_labels) < 0)
 		return -1;
 	return pa_ports(&d, jn_get(spec, "portLevelMtls"), out);
 }
 
 /* ---- DestinationRule ---- */
 
+/* obj.tls.mode into *mode, tls at path. */
+static int dr_tls_mode(struct fdec *d, const struct jnode *obj, const struct jpath *path,
+		       struct sv *mode)
+{
+	struct jpath tp = jpath_key(path, "tls"), mp = jpath_key(&tp, "mode");
+	const struct jnode *tls = jn_get(obj, "tls");
+	int t = fdec_object(d, tls, &tp);
+	if (t < 0)
+		return -1;
+	return t > 0 ? fdec_string(d, jn_get(tls, "mode"), &mp, mode) : 0;
+}
+
 /* A TrafficPolicy at path: tls.mode and portLevelSettings[i].{port.number, tls.mode}. */
-static int dr_traffic_policy(struct mo_dec *d, const struct jnode *tp, const char *path,
+static int dr_traffic_policy(struct fdec *d, const struct jnode *tp, const struct jpath *path,
 			     struct dr_traffic_policy *out)
 {
-	char p[MO_PATH_MAX];
 	memset(out, 0, sizeof(*out));
 	out->tls_mode = sv_null;
-	int t = mo_object(d, tp, path);
+	int t = fdec_object(d, tp, path);
 	if (t <= 0)
 		return t;
 	out->present = true;
 	out->line = tp->line;
-	const struct jnode *tls = jn_get(tp, "tls");
-	fmt_buf(p, sizeof p, "%s.tls", path);
-	t = mo_object(d, tls, p);
-	if (t < 0)
-		return -1;
-	fmt_buf(p, sizeof p, "%s.tls.mode", path);
-	if (t > 0 && mo_string(d, jn_get(tls, "mode"), p, &out->tls_mode) < 0)
+	if (dr_tls_mode(d, tp, path, &out->tls_mode) < 0)
 		return -1;
 
+	struct jpath pp = jpath_key(path, "portLevelSettings");
 	const struct jnode *pls = jn_get(tp, "portLevelSettings");
-	fmt_buf(p, sizeof p, "%s.portLevelSettings", path);
-	t = mo_array(d, pls, p);
+	t = fdec_array(d, pls, &pp);
 	if (t <= 0 || pls->len == 0)
 		return t;
 	out->ports = arena_calloc(d->arena, pls->len, sizeof(*out->ports));
 	if (!out->ports)
-		return mo_oom(d, p);
+		return fdec_oom(d, &pp);
 	uint32_t i = 0;
 	for (JN_EACH(pls, el)) {
-		char ep[MO_PATH_MAX], fp[MO_PATH_MAX];
 		struct dr_port_tls *pt = &out->ports[i];
 		pt->tls_mode = sv_null;
 		pt->line = el->line;
-		fmt_buf(ep, sizeof ep, "%s.portLevelSettings[%u]", path, i);
+		struct jpath ep = jpath_index(&pp, i), portp = jpath_key(&ep, "port"),
+			     nump = jpath_key(&portp, "number");
 		if (el->type != JT_OBJECT)
-			return mo_type_err(d, ep, "object", el);
+			return fdec_type_err(d, &ep, "object", el);
 		const struct jnode *port = jn_get(el, "port");
-		fmt_buf(fp, sizeof fp, "%s.port", ep);
-		t = mo_object(d, port, fp);
+		t = fdec_object(d, port, &portp);
 		if (t < 0)
 			return -1;
-		fmt_buf(fp, sizeof fp, "%s.port.number", ep);
 		if (t > 0) {
-			t = mo_port(d, jn_get(port, "number"), fp, &pt->port);
+			t = mo_port(d, jn_get(port, "number"), &nump, &pt->port);
 			if (t < 0)
 				return -1;
 			pt->has_port = t > 0;
 		}
-		const struct jnode *ptls = jn_get(el, "tls");
-		fmt_buf(fp, sizeof fp, "%s.tls", ep);
-		t = mo_object(d, ptls, fp);
-		if (t < 0)
-			return -1;
-		fmt_buf(fp, sizeof fp, "%s.tls.mode", ep);
-		if (t > 0 && mo_string(d, jn_get(ptls, "mode"), fp, &pt->tls_mode) < 0)
+		if (dr_tls_mode(d, el, &ep, &pt->tls_mode) < 0)
 			return -1;
 		i++;
 	}
@@ -259,27 +193,26 @@ static int dr_traffic_policy(struct mo_dec *d, const struct jnode *tp, const cha
 	return 0;
 }
 
-static int dr_subsets(struct mo_dec *d, const struct jnode *arr, struct destrule_view *out)
+static int dr_subsets(struct fdec *d, const struct jnode *arr, struct destrule_view *out)
 {
-	int t = mo_array(d, arr, "spec.subsets");
+	struct jpath path = jpath_key(&path_spec, "subsets");
+	int t = fdec_array(d, arr, &path);
 	if (t <= 0 || arr->len == 0)
 		return t;
 	out->subsets = arena_calloc(d->arena, arr->len, sizeof(*out->subsets));
 	if (!out->subsets)
-		return mo_oom(d, "spec.subsets");
+		return fdec_oom(d, &path);
 	uint32_t j = 0;
 	for (JN_EACH(arr, el)) {
-		char p[MO_PATH_MAX], fp[MO_PATH_MAX];
 		struct dr_subset *s = &out->subsets[j];
-		fmt_buf(p, sizeof p, "spec.subsets[%u]", j);
+		struct jpath ep = jpath_index(&path, j), np = jpath_key(&ep, "name"),
+			     tp = jpath_key(&ep, "trafficPolicy");
 		if (el->type != JT_OBJECT)
-			return mo_type_err(d, p, "object", el);
+			return fdec_type_err(d, &ep, "object", el);
 		s->line = el->line;
-		fmt_buf(fp, sizeof fp, "%s.name", p);
-		if (mo_string(d, jn_get(el, "name"), fp, &s->name) < 0)
+		if (fdec_string(d, jn_get(el, "name"), &np, &s->name) < 0)
 			return -1;
-		fmt_buf(fp, sizeof fp, "%s.trafficPolicy", p);
-		if (dr_traffic_policy(d, jn_get(el, "trafficPolicy"), fp, &s->tp) < 0)
+		if (dr_traffic_policy(d, jn_get(el, "trafficPolicy"), &tp, &s->tp) < 0)
 			return -1;
 		j++;
 	}
@@ -293,21 +226,18 @@ static int dr_subsets(struct mo_dec *d, const struct jnode *arr, struct destrule
 int destrule_decode(struct destrule_view *out, const struct jnode *obj, struct arena *arena,
 		    char *err, size_t errlen)
 {
-	struct mo_dec d = { arena, err, errlen };
+	struct fdec d = { arena, err, errlen };
 	memset(out, 0, sizeof(*out));
 	out->host = sv_null;
 	out->tp.tls_mode = sv_null;
-	if (!obj || obj->type != JT_OBJECT) {
-		fmt_buf(err, errlen, "expected object, got %s", jn_type_name(obj));
-		return -1;
-	}
-	const struct jnode *spec = jn_get(obj, "spec");
-	int t = mo_object(&d, spec, "spec");
+	const struct jnode *spec;
+	int t = mo_spec(&d, obj, &spec);
 	if (t <= 0)
 		return t;
 	out->spec_line = spec->line;
-	if (mo_string(&d, jn_get(spec, "host"), "spec.host", &out->host) < 0 ||
-	    dr_traffic_policy(&d, jn_get(spec, "trafficPolicy"), "spec.trafficPolicy", &out->tp) < 0)
+	struct jpath hp = jpath_key(&path_spec, "host"), tp = jpath_key(&path_spec, "trafficPolicy");
+	if (fdec_string(&d, jn_get(spec, "host"), &hp, &out->host) < 0 ||
+	    dr_traffic_policy(&d, jn_get(spec, "trafficPolicy"), &tp, &out->tp) < 0)
 		return -1;
 	return dr_subsets(&d, jn_get(spec, "subsets"), out);
 }
@@ -317,18 +247,15 @@ int destrule_decode(struct destrule_view *out, const struct jnode *obj, struct a
 /* Fill out from obj, the whole Service (borrowed). Reads spec.type. Errors as peerauth_decode. */
 int service_decode(struct service_view *out, const struct jnode *obj, char *err, size_t errlen)
 {
-	struct mo_dec d = { NULL, err, errlen };
+	struct fdec d = { NULL, err, errlen };
 	memset(out, 0, sizeof(*out));
 	out->type = sv_null;
-	if (!obj || obj->type != JT_OBJECT) {
-		fmt_buf(err, errlen, "expected object, got %s", jn_type_name(obj));
-		return -1;
-	}
-	const struct jnode *spec = jn_get(obj, "spec");
-	int t = mo_object(&d, spec, "spec");
+	const struct jnode *spec;
+	int t = mo_spec(&d, obj, &spec);
 	if (t <= 0)
 		return t;
-	if (mo_string(&d, jn_get(spec, "type"), "spec.type", &out->type) < 0)
+	struct jpath tp = jpath_key(&path_spec, "type");
+	if (fdec_string(&d, jn_get(spec, "type"), &tp, &out->type) < 0)
 		return -1;
 	out->type_line = out->type.line ? out->type.line : spec->line;
 	return 0;

@@ -226,6 +226,41 @@ struct subject {
 int subject_decode(struct subject *out, enum kind_id k, const struct jnode *obj,
 		   struct arena *arena, char *err, size_t errlen);
 
+/* Typed optional fields for the decoders of views (fields.c): absent and null are "absent"; a
+ * wrong type is an error "<path>: expected <type>, got <type>" with the path formatted only
+ * then. object/array return 1 usable, 0 absent, -1 error; string returns 0 or -1 and sets *out
+ * (sv_null when absent). */
+struct fdec {
+	struct arena *arena;   /* for arrays the decoder allocates; may be NULL if it needs none */
+	char *err;
+	size_t errlen;
+};
+int fdec_type_err(struct fdec *d, const struct jpath *path, const char *want, const struct jnode *n);
+int fdec_oom(struct fdec *d, const struct jpath *path);
+static inline int fdec_object(struct fdec *d, const struct jnode *n, const struct jpath *path)
+{
+	if (!n || n->type == JT_NULL)
+		return 0;
+	return n->type == JT_OBJECT ? 1 : fdec_type_err(d, path, "object", n);
+}
+static inline int fdec_array(struct fdec *d, const struct jnode *n, const struct jpath *path)
+{
+	if (!n || n->type == JT_NULL)
+		return 0;
+	return n->type == JT_ARRAY ? 1 : fdec_type_err(d, path, "array", n);
+}
+static inline int fdec_string(struct fdec *d, const struct jnode *n, const struct jpath *path,
+			      struct sv *out)
+{
+	*out = sv_null;
+	if (!n || n->type == JT_NULL)
+		return 0;
+	if (n->type != JT_STRING)
+		return fdec_type_err(d, path, "string", n);
+	*out = sv_make(n->s, n->len, n->line);
+	return 0;
+}
+
 /* Pieces the decoders share (meta.c). */
 int meta_decode(struct meta_view *out, const struct jnode *meta, const char *path, char *err,
 		size_t errlen);

@@ -22,18 +22,13 @@ static void show_port(struct sv port, char *buf, size_t size)
 			*p = '?';
 }
 
-/* The path of portLevelMtls.<port>.mode, as mesh_objects.c writes it in decode errors. */
-static void port_path(struct sv port, char *buf, size_t size)
+/* The path of portLevelMtls.<port>.mode, as mesh_objects.c names it in decode errors. */
+static void port_path(const struct sv *port, char *buf, size_t size)
 {
-	char k[24];
-	bool digits = port.n > 0 && port.n <= 5;
-	for (uint32_t i = 0; digits && i < port.n; i++)
-		digits = port.p[i] >= '0' && port.p[i] <= '9';
-	show_port(port, k, sizeof k);
-	if (digits)
-		fmt_buf(buf, size, "spec.portLevelMtls.%s.mode", k);
-	else
-		fmt_buf(buf, size, "spec.portLevelMtls[\"%s\"].mode", k);
+	static const struct jpath spec = { NULL, "spec", 0, NULL };
+	struct jpath map = jpath_key(&spec, "portLevelMtls"), key = jpath_map_key(&map, port),
+		     mode = jpath_key(&key, "mode");
+	jpath_format(&mode, buf, size);
 }
 
 static void check(const struct rule_ctx *ctx, struct violations *out)
@@ -58,7 +53,7 @@ static void check(const struct rule_ctx *ctx, struct violations *out)
 			continue;
 		}
 		char path[VIOL_PATH_MAX], port[24];
-		port_path(pm->port, path, sizeof path);
+		port_path(&pm->port, path, sizeof path);
 		show_port(pm->port, port, sizeof port);
 		violation_add(out, path, pm->mode.line ? pm->mode.line : pm->line, "port-mtls-disable",
 			      FIX_PORT, "mTLS DISABLE on port %s: plaintext, no peer identity", port);
